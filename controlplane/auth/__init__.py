@@ -1,0 +1,1 @@
+"""Authentication (API keys) and authorization (casbin RBAC with tenants as domains)."""

@@ -1,0 +1,51 @@
+"""Server settings: command-line flags, each with an environment variable and a default."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+ENV_PREFIX = "CONTROLPLANE_"
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get(f"{ENV_PREFIX}DATA_DIR") or platformdirs.user_data_dir("controlplane"))
+
+
+@dataclass
+class Settings:
+    listen: str = "127.0.0.1:7470"
+    data_dir: Path | None = None
+    database_url: str = ""
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # With a client CA, clients must present a certificate it signed (mTLS).
+    tls_client_ca: Path | None = None
+    log_format: str = "json"
+    log_level: str = "INFO"
+    # "none" or "console"; any OpenTelemetry SDK set up by the host process is used as well.
+    telemetry: str = "none"
+    grace_seconds: float = 10.0
+
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir or default_data_dir()
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.resolved_data_dir() / 'controlplane.db'}"
+
+    @property
+    def embedded(self) -> bool:
+        return self.resolved_database_url().startswith("sqlite")
+
+    @property
+    def admin_key_path(self) -> Path:
+        return self.resolved_data_dir() / "admin.key"
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(ENV_PREFIX + name, default)

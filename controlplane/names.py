@@ -1,0 +1,96 @@
+"""Resource names (AIP-122): parsing, validation and formatting in one place."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+from controlplane.errors import InvalidArgument
+
+# A resource id: lowercase letters, digits and hyphens, 1-63 characters, not ending in a hyphen.
+ID_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+# Tenant ids start with a letter so they never look like generated ids.
+TENANT_ID_RE = re.compile(r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+# A name is at most this long; longer input is refused before any regex runs.
+MAX_NAME_LENGTH = 512
+# SearchRuns over every experiment of a tenant.
+WILDCARD = "-"
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A resource pattern such as ``tenants/{tenant}/experiments/{experiment}``."""
+
+    template: str
+
+    @property
+    def collections(self) -> tuple[str, ...]:
+        return tuple(self.template.split("/")[0::2])
+
+    def parse(self, name: str, field: str, *, allow_wildcard_last: bool = False) -> tuple[str, ...]:
+        """Returns the ids in ``name``, or raises INVALID_ARGUMENT naming ``field``."""
+        if not name:
+            raise InvalidArgument.for_field(field, "is required")
+        if len(name) > MAX_NAME_LENGTH:
+            raise InvalidArgument.for_field(field, f"is longer than {MAX_NAME_LENGTH} characters")
+        parts = name.split("/")
+        if len(parts) != 2 * len(self.collections) or tuple(parts[0::2]) != self.collections:
+            raise InvalidArgument.for_field(field, f"must have the form {self.template}")
+        ids = tuple(parts[1::2])
+        for position, value in enumerate(ids):
+            last = position == len(ids) - 1
+            if last and allow_wildcard_last and value == WILDCARD:
+                continue
+            regex = TENANT_ID_RE if position == 0 else ID_RE
+            if not regex.match(value):
+                raise InvalidArgument.for_field(
+                    field, f"{value!r} is not a valid id in the form {self.template}"
+                )
+        return ids
+
+    def format(self, *ids: str) -> str:
+        parts: list[str] = []
+        for collection, value in zip(self.collections, ids, strict=True):
+            parts += [collection, value]
+        return "/".join(parts)
+
+
+TENANT = Pattern("tenants/{tenant}")
+PRINCIPAL = Pattern("tenants/{tenant}/principals/{principal}")
+API_KEY = Pattern("tenants/{tenant}/principals/{principal}/apiKeys/{api_key}")
+ROLE_BINDING = Pattern("tenants/{tenant}/roleBindings/{role_binding}")
+ARTIFACT = Pattern("tenants/{tenant}/artifacts/{artifact}")
+EXECUTION = Pattern("tenants/{tenant}/executions/{execution}")
+CONTEXT = Pattern("tenants/{tenant}/contexts/{context}")
+EXPERIMENT = Pattern("tenants/{tenant}/experiments/{experiment}")
+RUN = Pattern("tenants/{tenant}/experiments/{experiment}/runs/{run}")
+
+
+def tenant_of(name: str) -> str | None:
+    """The tenant id a resource name starts with, or None when it does not name one."""
+    if not name.startswith("tenants/"):
+        return None
+    tenant = name[len("tenants/") :].split("/", 1)[0]
+    return tenant if TENANT_ID_RE.match(tenant) else None
+
+
+def validate_new_id(value: str, field: str, *, tenant: bool = False) -> str:
+    """Checks a caller-chosen id; an empty one is generated (except for tenants)."""
+    if not value:
+        if tenant:
+            raise InvalidArgument.for_field(field, "is required")
+        return new_id()
+    regex = TENANT_ID_RE if tenant else ID_RE
+    if not regex.match(value):
+        rule = "start with a letter, " if tenant else ""
+        raise InvalidArgument.for_field(
+            field,
+            f"must {rule}use lowercase letters, digits and hyphens, 1-63 characters, "
+            "and not end with a hyphen",
+        )
+    return value
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex

@@ -1,0 +1,1 @@
+"""The grpc.aio server: bootstrap, interceptors, and the method table."""

@@ -1,0 +1,134 @@
+"""Assembles and runs the server: store, auth, servicers, health, reflection, TLS, signals."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from controlplane.auth.authenticator import Authenticator
+from controlplane.auth.authorizer import Authorizer
+from controlplane.config import Settings
+from controlplane.server import bootstrap
+from controlplane.server.interceptors import AccessInterceptor, ErrorInterceptor, TelemetryInterceptor
+from controlplane.server.methods import services
+from controlplane.services.base import Services
+from controlplane.services.experiments import ExperimentService
+from controlplane.services.metadata import MetadataService
+from controlplane.services.tenants import TenantService
+from controlplane.store import migrate
+from controlplane.store.db import Database
+from controlplane.store.pagination import PageTokens
+from controlplane.v1 import experiment_service_pb2_grpc, metadata_service_pb2_grpc, tenant_service_pb2_grpc
+
+log = logging.getLogger("controlplane.server")
+
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+@dataclass
+class RunningServer:
+    server: grpc.aio.Server
+    port: int
+    services: Services
+    health: health.aio.HealthServicer
+    admin_key: str | None
+
+    async def stop(self, grace: float | None = 5.0) -> None:
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        await self.services.authorizer.stop()
+        await self.services.db.dispose()
+
+
+def _credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    if not settings.tls_cert:
+        return None
+    if not settings.tls_key:
+        raise ValueError("--tls-cert needs --tls-key")
+    chain = [(settings.tls_key.read_bytes(), settings.tls_cert.read_bytes())]
+    if settings.tls_client_ca:
+        return grpc.ssl_server_credentials(
+            chain, root_certificates=settings.tls_client_ca.read_bytes(), require_client_auth=True
+        )
+    return grpc.ssl_server_credentials(chain)
+
+
+async def start(settings: Settings) -> RunningServer:
+    db = Database(settings.resolved_database_url())
+    try:
+        await migrate.ensure_schema(db, auto_upgrade_empty=settings.embedded)
+        tokens = PageTokens(await bootstrap.page_token_key(db))
+        admin_key = await bootstrap.ensure_platform_admin(db, settings.admin_key_path)
+        authorizer = Authorizer(db)
+        await authorizer.load()
+    except BaseException:
+        await db.dispose()
+        raise
+    shared = Services(db=db, tokens=tokens, authenticator=Authenticator(db), authorizer=authorizer)
+
+    server = grpc.aio.server(
+        interceptors=[
+            TelemetryInterceptor(),
+            ErrorInterceptor(),
+            AccessInterceptor(shared.authenticator, shared.authorizer),
+        ],
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ],
+    )
+    tenant_service_pb2_grpc.add_TenantServiceServicer_to_server(TenantService(shared), server)
+    metadata_service_pb2_grpc.add_MetadataServiceServicer_to_server(MetadataService(shared), server)
+    experiment_service_pb2_grpc.add_ExperimentServiceServicer_to_server(ExperimentService(shared), server)
+
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = [svc.full_name for svc in services()]
+    for name in ["", *names]:
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection(
+        [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server
+    )
+
+    credentials = _credentials(settings)
+    port = (
+        server.add_secure_port(settings.listen, credentials)
+        if credentials
+        else server.add_insecure_port(settings.listen)
+    )
+    await server.start()
+    authorizer.start()
+    log.info(
+        "serving",
+        extra={"listen": settings.listen, "port": port, "tls": credentials is not None,
+               "database": db.url.split("://", 1)[0]},
+    )
+    return RunningServer(server, port, shared, health_servicer, admin_key)
+
+
+async def serve(settings: Settings) -> None:
+    """Runs until SIGTERM or SIGINT, then drains: health turns NOT_SERVING, in-flight calls
+    get ``grace_seconds`` to finish, then connections close."""
+    running = await start(settings)
+    if running.admin_key:
+        print(
+            f"Created the platform administrator. Its API key (shown once; also in "
+            f"{settings.admin_key_path}, mode 0600):\n{running.admin_key}",
+            file=sys.stdout,
+            flush=True,
+        )
+    print(f"controlplane listening on {settings.listen.rsplit(':', 1)[0]}:{running.port}", flush=True)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    await stopping.wait()
+    log.info("shutting down", extra={"grace_seconds": settings.grace_seconds})
+    await running.stop(settings.grace_seconds)

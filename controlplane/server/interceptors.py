@@ -1,0 +1,254 @@
+"""Server interceptors, outermost first: telemetry, errors, authentication + tenancy +
+authorization.
+
+grpc.aio runs ``intercept_service`` apart from the handler, so each interceptor wraps the
+handler's behaviour instead: the wrapped code runs in the handler's own task, which is what
+lets the context variables it sets (tenant, caller) reach the servicer and the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from opentelemetry import metrics, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from controlplane import names
+from controlplane.auth.authenticator import Authenticator, Identity
+from controlplane.auth.authorizer import Authorizer
+from controlplane.errors import ControlPlaneError, InvalidArgument, NotFound, PermissionDenied
+from controlplane.server import errors
+from controlplane.server.methods import Method, method_table
+from controlplane.store.db import CallInfo, call_info
+from controlplane.store.tenancy import set_tenant
+
+log = logging.getLogger("controlplane.rpc")
+
+Behavior = Callable[..., Any]
+# Services any client may call without credentials, as gRPC tooling expects.
+OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerReflection/")
+
+
+def _wrap(handler: grpc.RpcMethodHandler, around: Callable[[Behavior, bool], Behavior]) -> grpc.RpcMethodHandler:
+    """Rebuilds ``handler`` with its behaviour passed through ``around(behaviour, streaming)``."""
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(
+            around(handler.unary_unary, False), handler.request_deserializer, handler.response_serializer
+        )
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(
+            around(handler.stream_unary, False), handler.request_deserializer, handler.response_serializer
+        )
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(
+            around(handler.unary_stream, True), handler.request_deserializer, handler.response_serializer
+        )
+    return grpc.stream_stream_rpc_method_handler(
+        around(handler.stream_stream, True), handler.request_deserializer, handler.response_serializer
+    )
+
+
+class _Interceptor(grpc.aio.ServerInterceptor):
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None:
+            return handler
+        method = method_table().get(details.method)  # type: ignore[attr-defined]
+        return self.wrap(handler, details, method)
+
+    def wrap(
+        self, handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails, method: Method | None
+    ) -> grpc.RpcMethodHandler:
+        raise NotImplementedError  # each interceptor below overrides this
+
+
+class TelemetryInterceptor(_Interceptor):
+    """One span and one duration measurement per RPC (OpenTelemetry; no-ops unless an SDK
+    provider is configured)."""
+
+    def __init__(self) -> None:
+        self.tracer = trace.get_tracer("controlplane.server")
+        meter = metrics.get_meter("controlplane.server")
+        self.duration = meter.create_histogram(
+            "rpc.server.duration", unit="ms", description="Time to handle an RPC"
+        )
+
+    def wrap(self, handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails, method: Method | None) -> grpc.RpcMethodHandler:
+        full_name: str = details.method  # type: ignore[attr-defined]
+        service, _, name = full_name.lstrip("/").partition("/")
+        attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
+
+        def around(behavior: Behavior, streaming: bool) -> Behavior:
+            if streaming:
+                return behavior
+
+            async def traced(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                start = time.perf_counter()
+                code = grpc.StatusCode.OK
+                with self.tracer.start_as_current_span(
+                    full_name.lstrip("/"), kind=SpanKind.SERVER, attributes=attributes,
+                    record_exception=False, set_status_on_exception=False,
+                ) as span:
+                    try:
+                        return await behavior(request, context)
+                    except BaseException:
+                        code = context.code() or grpc.StatusCode.UNKNOWN  # type: ignore[assignment]
+                        if code != grpc.StatusCode.OK:
+                            span.set_status(Status(StatusCode.ERROR))
+                        raise
+                    finally:
+                        code_name = code.name if isinstance(code, grpc.StatusCode) else str(code)
+                        span.set_attribute("rpc.grpc.status_code", code_name)
+                        self.duration.record(
+                            (time.perf_counter() - start) * 1000,
+                            {**attributes, "rpc.grpc.status_code": code_name},
+                        )
+
+            return traced
+
+        return _wrap(handler, around)
+
+
+class ErrorInterceptor(_Interceptor):
+    """Domain errors become their status with ErrorInfo/BadRequest details; anything else is
+    INTERNAL with a generic message, and the traceback goes to the log."""
+
+    def wrap(self, handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails, method: Method | None) -> grpc.RpcMethodHandler:
+        full_name: str = details.method  # type: ignore[attr-defined]
+
+        async def fail(error: BaseException, context: grpc.aio.ServicerContext) -> None:
+            if isinstance(error, ControlPlaneError):
+                log.info("%s failed: %s %s", full_name, error.reason, error.message)
+                await context.abort_with_status(errors.to_status(error))
+            log.error("%s failed unexpectedly", full_name, exc_info=error)
+            await context.abort_with_status(errors.internal_status())
+
+        def around(behavior: Behavior, streaming: bool) -> Behavior:
+            if streaming:
+                async def guarded_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                    try:
+                        async for item in behavior(request, context):
+                            yield item
+                    except (asyncio.CancelledError, grpc.aio.AbortError):
+                        raise
+                    except Exception as error:
+                        await fail(error, context)
+
+                return guarded_stream
+
+            async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                try:
+                    return await behavior(request, context)
+                except (asyncio.CancelledError, grpc.aio.AbortError):
+                    raise
+                except Exception as error:
+                    await fail(error, context)
+
+            return guarded
+
+        return _wrap(handler, around)
+
+
+def _deny(behavior: Behavior, streaming: bool) -> Behavior:
+    """For a registered method that the contract does not list: nobody may call it."""
+
+    async def denied(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        raise PermissionDenied("this method is not part of the contract")
+
+    return denied
+
+
+def _field(message: Any, path: str) -> str:
+    for part in path.split("."):
+        message = getattr(message, part)
+    return str(message)
+
+
+class AccessInterceptor(_Interceptor):
+    """Authenticates the caller, finds the tenant the request addresses, and checks the RPC's
+    permission there. A caller asking about another tenant gets NOT_FOUND, exactly as if the
+    resource did not exist. Sets the tenant scope and the audit identity for the handler."""
+
+    def __init__(self, authenticator: Authenticator, authorizer: Authorizer) -> None:
+        self.authenticator = authenticator
+        self.authorizer = authorizer
+
+    def wrap(self, handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails, method: Method | None) -> grpc.RpcMethodHandler:
+        full_name: str = details.method  # type: ignore[attr-defined]
+        if method is None:
+            return handler if full_name.startswith(OPEN_SERVICES) else _wrap(handler, _deny)
+        metadata = dict(details.invocation_metadata or ())  # type: ignore[attr-defined]
+        authorization = metadata.get("authorization")
+        header_request_id = metadata.get("x-request-id", "")
+
+        def around(behavior: Behavior, streaming: bool) -> Behavior:
+            if method.client_streaming:
+                async def checked_stream(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
+                    identity = await self.authenticator.authenticate(authorization)
+                    self._enter(identity, method, None, header_request_id)
+                    return await behavior(self._checked(requests, identity, method), context)
+
+                return checked_stream
+
+            async def checked(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                identity = await self.authenticator.authenticate(authorization)
+                self._enter(identity, method, request, header_request_id)
+                return await behavior(request, context)
+
+            return checked
+
+        return _wrap(handler, around)
+
+    async def _checked(
+        self, requests: AsyncIterator[Any], identity: Identity, method: Method
+    ) -> AsyncIterator[Any]:
+        """Authorizes every message of a client stream; the stream stays in one tenant."""
+        tenant: str | None = None
+        async for request in requests:
+            resource = _field(request, method.resource_field)
+            if resource:
+                addressed = self._authorize(identity, method, resource)
+                if tenant is not None and addressed != tenant:
+                    raise InvalidArgument.for_field(method.resource_field, "must stay in one tenant per stream")
+                tenant = addressed
+                set_tenant(tenant)
+            yield request
+
+    def _enter(self, identity: Identity, method: Method, request: Any, header_request_id: str) -> None:
+        request_id = getattr(request, "request_id", "") or header_request_id or uuid.uuid4().hex
+        call_info.set(CallInfo(identity.principal, method.name, request_id[:64]))
+        if method.public:
+            set_tenant(identity.tenant_id)
+            return
+        if not method.resource_field:
+            if not self.authorizer.is_platform_admin(identity.principal):
+                raise PermissionDenied(f"{method.name} needs the platform permission {method.permission}")
+            return
+        if request is None:  # client streaming: authorized per message
+            return
+        set_tenant(self._authorize(identity, method, _field(request, method.resource_field)))
+
+    def _authorize(self, identity: Identity, method: Method, resource: str) -> str:
+        tenant = names.tenant_of(resource)
+        if tenant is None:
+            raise InvalidArgument.for_field(
+                method.resource_field, "is required and must be a resource name starting with tenants/{tenant}"
+            )
+        if tenant != identity.tenant_id and not self.authorizer.is_platform_admin(identity.principal):
+            raise NotFound.resource(resource)
+        if not self.authorizer.allowed(identity.principal, tenant, method.permission):
+            raise PermissionDenied(
+                f"{identity.principal} lacks {method.permission} in tenants/{tenant}",
+                metadata={"permission": method.permission},
+            )
+        return tenant

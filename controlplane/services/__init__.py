@@ -1,0 +1,1 @@
+"""gRPC servicers: thin, each maps protos to store and domain calls and back."""

@@ -1,0 +1,159 @@
+"""Engines, transactions and the unit of work.
+
+SQLite (the embedded default) runs in WAL mode with one writer connection: writes queue in
+process instead of failing with "database is locked", and readers never wait for the writer.
+PostgreSQL uses one pooled engine for both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import ORMExecuteState, Session
+
+from controlplane import clock
+from controlplane.errors import Conflict
+from controlplane.store.models import AuditEvent
+from controlplane.store.tenancy import current_tenant
+
+
+@dataclass(frozen=True)
+class CallInfo:
+    """Who is calling and why, for audit records (set by the server per RPC)."""
+
+    principal: str = "system"
+    method: str = ""
+    request_id: str = ""
+
+
+call_info: ContextVar[CallInfo] = ContextVar("controlplane_call_info", default=CallInfo())
+
+
+def normalize_url(url: str) -> str:
+    """Maps plain URLs to the async drivers the server uses."""
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+asyncpg://" + url.split("://", 1)[1]
+    return url
+
+
+def _sqlite_setup(engine: Engine, *, writer: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Hand transaction control to the "begin" hook below (pysqlite's own is unreliable).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # IMMEDIATE takes the write lock up front, so a transaction never fails half-way
+        # when it upgrades from reading to writing.
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+
+
+class UnitOfWork:
+    """One transaction. A unit that changes anything must record an audit event before it
+    commits; this is checked on commit, so a mutation without an audit record cannot land."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.audited = False
+
+    def audit(self, resource: str, **detail: Any) -> None:
+        info = call_info.get()
+        self.session.add(
+            AuditEvent(
+                tenant_id=current_tenant(),
+                time=clock.now_us(),
+                principal=info.principal,
+                method=info.method,
+                resource=resource,
+                request_id=info.request_id,
+                detail=detail,
+            )
+        )
+        self.audited = True
+
+
+@dataclass
+class _MutationTracker:
+    mutated: bool = field(default=False)
+
+
+def _track_mutations(session: Session) -> _MutationTracker:
+    tracker = _MutationTracker()
+
+    @event.listens_for(session, "do_orm_execute")
+    def _on_execute(state: ORMExecuteState) -> None:
+        if state.is_insert or state.is_update or state.is_delete:
+            tracker.mutated = True
+
+    @event.listens_for(session, "before_flush")
+    def _on_flush(sess: Session, *_: Any) -> None:
+        if sess.new or sess.dirty or sess.deleted:
+            tracker.mutated = True
+
+    return tracker
+
+
+class Database:
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = normalize_url(url)
+        self.is_sqlite = self.url.startswith("sqlite")
+        if self.is_sqlite:
+            self.writer = create_async_engine(self.url, echo=echo, pool_size=1, max_overflow=0)
+            self.reader = create_async_engine(self.url, echo=echo, pool_size=8, max_overflow=8)
+            _sqlite_setup(self.writer.sync_engine, writer=True)
+            _sqlite_setup(self.reader.sync_engine, writer=False)
+        else:
+            self.writer = create_async_engine(
+                self.url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True
+            )
+            self.reader = self.writer
+        self._write_sessions = async_sessionmaker(self.writer, expire_on_commit=False)
+        self._read_sessions = async_sessionmaker(self.reader, expire_on_commit=False)
+
+    @property
+    def engines(self) -> tuple[AsyncEngine, ...]:
+        return (self.writer,) if self.reader is self.writer else (self.writer, self.reader)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        async with self._read_sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[UnitOfWork]:
+        """A write transaction; commits on success, rolls back on any exception. A unique
+        constraint violation (two writers racing) becomes ABORTED so the caller can retry."""
+        async with self._write_sessions() as session:
+            tracker = _track_mutations(session.sync_session)
+            unit = UnitOfWork(session)
+            try:
+                async with session.begin():
+                    yield unit
+                    await session.flush()
+                    if tracker.mutated and not unit.audited:
+                        raise RuntimeError("a mutation was about to commit without an audit event")
+            except IntegrityError as exc:
+                raise Conflict(
+                    "the write conflicted with a concurrent change; retry the call"
+                ) from exc
+
+    async def dispose(self) -> None:
+        for engine in self.engines:
+            await engine.dispose()

@@ -1,0 +1,306 @@
+"""Experiments, runs, params, tags and metrics. Queries here are tenant-scoped by
+``controlplane.store.tenancy``; these functions never take a tenant argument."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from controlplane import clock
+from controlplane.domain import filtering as fl
+from controlplane.domain.metrics import KeyPoints, encode
+from controlplane.errors import AlreadyExists, NotFound
+from controlplane.names import EXPERIMENT, RUN
+from controlplane.store.models import (
+    Experiment,
+    ExperimentTag,
+    LatestMetric,
+    MetricChunk,
+    Run,
+    RunParam,
+    RunTag,
+)
+from controlplane.store.query import Column, ListSchema, MapField
+from controlplane.store.tenancy import current_tenant
+from controlplane.v1 import experiment_service_pb2 as pb
+
+EXPERIMENT_SCHEMA = ListSchema(
+    model=Experiment,
+    pk=Experiment.pk,
+    columns={
+        "display_name": Column(Experiment.display_name, fl.FieldKind.STRING),
+        "create_time": Column(Experiment.create_time, fl.FieldKind.TIMESTAMP),
+        "update_time": Column(Experiment.update_time, fl.FieldKind.TIMESTAMP),
+    },
+    maps={"tags": MapField(ExperimentTag, "experiment_pk", fl.FieldKind.STRING)},
+)
+
+RUN_SCHEMA = ListSchema(
+    model=Run,
+    pk=Run.pk,
+    columns={
+        "display_name": Column(Run.display_name, fl.FieldKind.STRING),
+        "state": Column(Run.state, fl.FieldKind.ENUM, enum=pb.RunState),
+        "create_time": Column(Run.create_time, fl.FieldKind.TIMESTAMP),
+        "update_time": Column(Run.update_time, fl.FieldKind.TIMESTAMP),
+        "start_time": Column(Run.start_time, fl.FieldKind.TIMESTAMP, nullable=True),
+        "end_time": Column(Run.end_time, fl.FieldKind.TIMESTAMP, nullable=True),
+    },
+    maps={
+        "metrics": MapField(LatestMetric, "run_pk", fl.FieldKind.NUMBER),
+        "params": MapField(RunParam, "run_pk", fl.FieldKind.STRING),
+        "tags": MapField(RunTag, "run_pk", fl.FieldKind.STRING),
+    },
+    default_order=(("create_time", True),),
+)
+
+
+def experiment_name(row: Experiment) -> str:
+    return EXPERIMENT.format(row.tenant_id, row.experiment_id)
+
+
+def run_name(row: Run) -> str:
+    return RUN.format(row.tenant_id, row.experiment_id, row.run_id)
+
+
+# -- experiments ------------------------------------------------------------------------------
+
+
+async def get_experiment(session: AsyncSession, experiment_id: str, name: str) -> Experiment:
+    row = await session.scalar(select(Experiment).where(Experiment.experiment_id == experiment_id))
+    if row is None:
+        raise NotFound.resource(name)
+    return row
+
+
+async def create_experiment(
+    session: AsyncSession, experiment_id: str, display_name: str, description: str
+) -> Experiment:
+    existing = await session.scalar(
+        select(Experiment.pk).where(Experiment.experiment_id == experiment_id)
+    )
+    if existing is not None:
+        raise AlreadyExists.resource(EXPERIMENT.format(current_tenant(), experiment_id))
+    now = clock.now_us()
+    row = Experiment(
+        tenant_id=current_tenant(),
+        experiment_id=experiment_id,
+        display_name=display_name,
+        description=description,
+        create_time=now,
+        update_time=now,
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def experiment_tags(session: AsyncSession, pks: Sequence[int]) -> dict[int, dict[str, str]]:
+    tags: dict[int, dict[str, str]] = defaultdict(dict)
+    if pks:
+        rows = await session.execute(
+            select(ExperimentTag.experiment_pk, ExperimentTag.key, ExperimentTag.value).where(
+                ExperimentTag.experiment_pk.in_(pks)
+            )
+        )
+        for pk, key, value in rows:
+            tags[pk][key] = value
+    return tags
+
+
+async def replace_experiment_tags(session: AsyncSession, pk: int, tags: Mapping[str, str]) -> None:
+    await session.execute(delete(ExperimentTag).where(ExperimentTag.experiment_pk == pk))
+    session.add_all(
+        ExperimentTag(tenant_id=current_tenant(), experiment_pk=pk, key=k, value=v)
+        for k, v in tags.items()
+    )
+
+
+# -- runs -------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunData:
+    """What a Run message shows beyond the runs row."""
+
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    metrics: list[LatestMetric] = field(default_factory=list)
+
+
+async def get_run(session: AsyncSession, experiment_id: str, run_id: str, name: str) -> Run:
+    row = await session.scalar(
+        select(Run).where(Run.experiment_id == experiment_id, Run.run_id == run_id)
+    )
+    if row is None:
+        raise NotFound.resource(name)
+    return row
+
+
+async def run_state(session: AsyncSession, experiment_id: str, run_id: str, name: str) -> tuple[int, int]:
+    """(pk, state) of a run, without loading the rest of it (the metric-logging hot path)."""
+    found = (
+        await session.execute(
+            select(Run.pk, Run.state).where(Run.experiment_id == experiment_id, Run.run_id == run_id)
+        )
+    ).first()
+    if found is None:
+        raise NotFound.resource(name)
+    return found[0], found[1]
+
+
+async def create_run(
+    session: AsyncSession,
+    experiment: Experiment,
+    run_id: str,
+    display_name: str,
+    state: int,
+    params: Mapping[str, str],
+    tags: Mapping[str, str],
+) -> Run:
+    existing = await session.scalar(
+        select(Run.pk).where(Run.experiment_id == experiment.experiment_id, Run.run_id == run_id)
+    )
+    if existing is not None:
+        raise AlreadyExists.resource(RUN.format(current_tenant(), experiment.experiment_id, run_id))
+    now = clock.now_us()
+    row = Run(
+        tenant_id=current_tenant(),
+        experiment_pk=experiment.pk,
+        experiment_id=experiment.experiment_id,
+        run_id=run_id,
+        display_name=display_name,
+        state=state,
+        create_time=now,
+        update_time=now,
+        start_time=now if state == pb.RUN_STATE_RUNNING else None,
+    )
+    session.add(row)
+    await session.flush()
+    tenant = current_tenant()
+    session.add_all(RunParam(tenant_id=tenant, run_pk=row.pk, key=k, value=v) for k, v in params.items())
+    session.add_all(RunTag(tenant_id=tenant, run_pk=row.pk, key=k, value=v) for k, v in tags.items())
+    return row
+
+
+async def run_data(session: AsyncSession, pks: Sequence[int]) -> dict[int, RunData]:
+    """Params, tags and latest metrics of many runs in three indexed queries."""
+    data: dict[int, RunData] = defaultdict(RunData)
+    if not pks:
+        return data
+    for model, attr in ((RunParam, "params"), (RunTag, "tags")):
+        rows = await session.execute(
+            select(model.run_pk, model.key, model.value).where(model.run_pk.in_(pks))
+        )
+        for pk, key, value in rows:
+            getattr(data[pk], attr)[key] = value
+    metrics = await session.scalars(
+        select(LatestMetric).where(LatestMetric.run_pk.in_(pks)).order_by(LatestMetric.key)
+    )
+    for metric in metrics:
+        data[metric.run_pk].metrics.append(metric)
+    return data
+
+
+async def replace_run_tags(session: AsyncSession, pk: int, tags: Mapping[str, str]) -> None:
+    await session.execute(delete(RunTag).where(RunTag.run_pk == pk))
+    session.add_all(RunTag(tenant_id=current_tenant(), run_pk=pk, key=k, value=v) for k, v in tags.items())
+
+
+async def existing_params(session: AsyncSession, run_pk: int, keys: Iterable[str]) -> dict[str, str]:
+    rows = await session.execute(
+        select(RunParam.key, RunParam.value).where(RunParam.run_pk == run_pk, RunParam.key.in_(list(keys)))
+    )
+    return {key: value for key, value in rows}
+
+
+def add_params(session: AsyncSession, run_pk: int, params: Mapping[str, str]) -> None:
+    tenant = current_tenant()
+    session.add_all(RunParam(tenant_id=tenant, run_pk=run_pk, key=k, value=v) for k, v in params.items())
+
+
+# -- metrics ----------------------------------------------------------------------------------
+
+
+def _insert_for(session: AsyncSession):  # type: ignore[no-untyped-def]
+    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+
+
+async def write_metrics(session: AsyncSession, run_pk: int, groups: Sequence[KeyPoints]) -> int:
+    """Appends one chunk row per key and moves each key's latest point forward; two statements
+    (plus one read of the current latest points) whatever the batch size."""
+    tenant = current_tenant()
+    await session.execute(
+        MetricChunk.__table__.insert(),
+        [
+            {
+                "tenant_id": tenant,
+                "run_pk": run_pk,
+                "key": group.key,
+                "point_count": len(group.values),
+                "steps": encode(group.steps),
+                "values": encode(group.values),
+                "timestamps": encode(group.timestamps_ms),
+            }
+            for group in groups
+        ],
+    )
+    current = {
+        key: (step, ts)
+        for key, step, ts in await session.execute(
+            select(LatestMetric.key, LatestMetric.step, LatestMetric.timestamp_ms).where(
+                LatestMetric.run_pk == run_pk, LatestMetric.key.in_([g.key for g in groups])
+            )
+        )
+    }
+    newer = []
+    for group in groups:
+        value, step, ts = group.latest()
+        old = current.get(group.key)
+        if old is None or (step, ts) >= old:
+            newer.append(
+                {"tenant_id": tenant, "run_pk": run_pk, "key": group.key,
+                 "value": value, "step": step, "timestamp_ms": ts}
+            )
+    if newer:
+        insert = _insert_for(session)(LatestMetric.__table__)
+        await session.execute(
+            insert.on_conflict_do_update(
+                index_elements=["run_pk", "key"],
+                set_={"value": insert.excluded.value, "step": insert.excluded.step,
+                      "timestamp_ms": insert.excluded.timestamp_ms},
+            ),
+            newer,
+        )
+    return sum(len(group.values) for group in groups)
+
+
+async def metric_history(
+    session: AsyncSession, run_pk: int, key: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All points of one metric, ordered by step, then timestamp, then arrival."""
+    chunks = (
+        await session.execute(
+            select(MetricChunk.steps, MetricChunk.values, MetricChunk.timestamps)
+            .where(MetricChunk.run_pk == run_pk, MetricChunk.key == key)
+            .order_by(MetricChunk.pk)
+        )
+    ).all()
+    if not chunks:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, np.empty(0, dtype=np.float64), empty
+    steps = np.concatenate([np.frombuffer(c[0], dtype="<i8") for c in chunks])
+    values = np.concatenate([np.frombuffer(c[1], dtype="<f8") for c in chunks])
+    stamps = np.concatenate([np.frombuffer(c[2], dtype="<i8") for c in chunks])
+    if len(steps) > 1 and not (
+        np.all(np.diff(steps) >= 0) and np.all((np.diff(steps) > 0) | (np.diff(stamps) >= 0))
+    ):
+        order = np.lexsort((stamps, steps))
+        steps, values, stamps = steps[order], values[order], stamps[order]
+    return steps, values, stamps

@@ -1,0 +1,307 @@
+"""SQLAlchemy models. Every tenant-owned table carries ``tenant_id`` (see ``TenantOwned``) and is
+scoped by ``controlplane.store.tenancy``; every foreign key and every ``(tenant_id, ...)`` lookup
+has an index. Times are integer microseconds since the Unix epoch (UTC): portable, compact and
+exactly comparable on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_N_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ID = String(63)
+KEY = String(250)
+# Integer primary keys: BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
+PK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class TenantOwned:
+    """Marks a model whose rows belong to one tenant; queries on it are scoped automatically."""
+
+    tenant_id: Mapped[str] = mapped_column(ID, nullable=False)
+
+
+class Versioned:
+    """A mutable resource: ``version`` grows by one on every change and backs the etag."""
+
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    create_time: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    update_time: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+# -- platform ---------------------------------------------------------------------------------
+
+
+class Tenant(Versioned, Base):
+    __tablename__ = "tenants"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+
+
+class Setting(Base):
+    """Server-wide settings that every replica must share (e.g. the page-token key)."""
+
+    __tablename__ = "settings"
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+# -- tenancy and access -----------------------------------------------------------------------
+
+
+class Principal(TenantOwned, Versioned, Base):
+    __tablename__ = "principals"
+    __table_args__ = (UniqueConstraint("tenant_id", "principal_id"),)
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    principal_id: Mapped[str] = mapped_column(ID, nullable=False)
+    display_name: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    kind: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    disabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+
+class ApiKey(TenantOwned, Base):
+    __tablename__ = "api_keys"
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    principal_pk: Mapped[int] = mapped_column(
+        ForeignKey("principals.pk", ondelete="CASCADE"), nullable=False, index=True
+    )
+    # Public half of the token, used to find the row; the secret half is only stored hashed.
+    key_id: Mapped[str] = mapped_column(String(32), nullable=False, unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    salt: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=False)
+    secret_hash: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=False)
+    create_time: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    expire_time: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class RoleBinding(TenantOwned, Base):
+    __tablename__ = "role_bindings"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "binding_id"),
+        UniqueConstraint("principal_pk", "role"),
+    )
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    binding_id: Mapped[str] = mapped_column(ID, nullable=False)
+    principal_pk: Mapped[int] = mapped_column(
+        ForeignKey("principals.pk", ondelete="CASCADE"), nullable=False, index=True
+    )
+    role: Mapped[int] = mapped_column(Integer, nullable=False)
+    create_time: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class AuditEvent(TenantOwned, Base):
+    """Append-only: one row per mutation, written in the mutation's own transaction."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index(None, "tenant_id", "time"),)
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    time: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    principal: Mapped[str] = mapped_column(String(512), nullable=False)
+    method: Mapped[str] = mapped_column(String(200), nullable=False)
+    resource: Mapped[str] = mapped_column(String(512), nullable=False)
+    request_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+
+
+class IdempotencyRecord(TenantOwned, Base):
+    """The first response to a Create with a request_id, returned again on a retry."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("tenant_id", "request_id"),)
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    method: Mapped[str] = mapped_column(String(200), nullable=False)
+    request_hash: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=False)
+    response: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    create_time: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+# -- metadata ---------------------------------------------------------------------------------
+
+
+class _MetadataNode(TenantOwned, Versioned):
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    display_name: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    type: Mapped[str] = mapped_column(String(200), nullable=False)
+    properties: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+
+
+class MetadataArtifact(_MetadataNode, Base):
+    __tablename__ = "md_artifacts"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "artifact_id"),
+        Index(None, "tenant_id", "type"),
+    )
+    artifact_id: Mapped[str] = mapped_column(ID, nullable=False)
+    uri: Mapped[str] = mapped_column(String(2048), nullable=False, default="")
+    state: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class MetadataExecution(_MetadataNode, Base):
+    __tablename__ = "md_executions"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "execution_id"),
+        Index(None, "tenant_id", "type"),
+    )
+    execution_id: Mapped[str] = mapped_column(ID, nullable=False)
+    state: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class MetadataContext(_MetadataNode, Base):
+    __tablename__ = "md_contexts"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "context_id"),
+        Index(None, "tenant_id", "type"),
+    )
+    context_id: Mapped[str] = mapped_column(ID, nullable=False)
+
+
+class MetadataEvent(TenantOwned, Base):
+    __tablename__ = "md_events"
+    __table_args__ = (UniqueConstraint("execution_pk", "artifact_pk", "type"),)
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    artifact_pk: Mapped[int] = mapped_column(
+        ForeignKey("md_artifacts.pk", ondelete="CASCADE"), nullable=False, index=True
+    )
+    execution_pk: Mapped[int] = mapped_column(
+        ForeignKey("md_executions.pk", ondelete="CASCADE"), nullable=False, index=True
+    )
+    type: Mapped[int] = mapped_column(Integer, nullable=False)
+    time: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class ContextArtifact(TenantOwned, Base):
+    __tablename__ = "md_context_artifacts"
+    context_pk: Mapped[int] = mapped_column(
+        ForeignKey("md_contexts.pk", ondelete="CASCADE"), primary_key=True
+    )
+    artifact_pk: Mapped[int] = mapped_column(
+        ForeignKey("md_artifacts.pk", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class ContextExecution(TenantOwned, Base):
+    __tablename__ = "md_context_executions"
+    context_pk: Mapped[int] = mapped_column(
+        ForeignKey("md_contexts.pk", ondelete="CASCADE"), primary_key=True
+    )
+    execution_pk: Mapped[int] = mapped_column(
+        ForeignKey("md_executions.pk", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+# -- experiments ------------------------------------------------------------------------------
+
+
+class Experiment(TenantOwned, Versioned, Base):
+    __tablename__ = "experiments"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "experiment_id"),
+        Index(None, "tenant_id", "create_time"),
+    )
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    experiment_id: Mapped[str] = mapped_column(ID, nullable=False)
+    display_name: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+
+
+class ExperimentTag(TenantOwned, Base):
+    __tablename__ = "experiment_tags"
+    __table_args__ = (Index(None, "tenant_id", "key", "value"),)
+    experiment_pk: Mapped[int] = mapped_column(
+        ForeignKey("experiments.pk", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(KEY, primary_key=True)
+    value: Mapped[str] = mapped_column(String(5000), nullable=False)
+
+
+class Run(TenantOwned, Versioned, Base):
+    __tablename__ = "runs"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "experiment_id", "run_id"),
+        Index(None, "experiment_pk", "create_time"),
+        Index(None, "tenant_id", "create_time"),
+    )
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    experiment_pk: Mapped[int] = mapped_column(
+        ForeignKey("experiments.pk", ondelete="CASCADE"), nullable=False
+    )
+    # Denormalised so a run's resource name needs no join.
+    experiment_id: Mapped[str] = mapped_column(ID, nullable=False)
+    run_id: Mapped[str] = mapped_column(ID, nullable=False)
+    display_name: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    state: Mapped[int] = mapped_column(Integer, nullable=False)
+    start_time: Mapped[int | None] = mapped_column(BigInteger)
+    end_time: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class RunParam(TenantOwned, Base):
+    __tablename__ = "run_params"
+    __table_args__ = (Index(None, "tenant_id", "key", "value"),)
+    run_pk: Mapped[int] = mapped_column(ForeignKey("runs.pk", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(KEY, primary_key=True)
+    value: Mapped[str] = mapped_column(String(6000), nullable=False)
+
+
+class RunTag(TenantOwned, Base):
+    __tablename__ = "run_tags"
+    __table_args__ = (Index(None, "tenant_id", "key", "value"),)
+    run_pk: Mapped[int] = mapped_column(ForeignKey("runs.pk", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(KEY, primary_key=True)
+    value: Mapped[str] = mapped_column(String(5000), nullable=False)
+
+
+class LatestMetric(TenantOwned, Base):
+    """The newest point of each metric of a run (highest step, then timestamp): what search
+    filters and sorts on, kept in step with every batch written."""
+
+    __tablename__ = "latest_metrics"
+    __table_args__ = (Index(None, "tenant_id", "key", "value"),)
+    run_pk: Mapped[int] = mapped_column(ForeignKey("runs.pk", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(KEY, primary_key=True)
+    value: Mapped[float] = mapped_column(Float, nullable=False)
+    step: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    timestamp_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class MetricChunk(TenantOwned, Base):
+    """Points of one metric of one run from one batch, stored columnar: little-endian packed
+    int64 steps, float64 values and int64 timestamps. A batch of any size is one row per key,
+    so ingest is one INSERT per batch and a 10k-point history is a few rows to decode."""
+
+    __tablename__ = "metric_chunks"
+    __table_args__ = (Index(None, "run_pk", "key", "pk"),)
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    run_pk: Mapped[int] = mapped_column(ForeignKey("runs.pk", ondelete="CASCADE"), nullable=False)
+    key: Mapped[str] = mapped_column(KEY, nullable=False)
+    point_count: Mapped[int] = mapped_column(Integer, nullable=False)
+    steps: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    values: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    timestamps: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)

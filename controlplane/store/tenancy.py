@@ -1,0 +1,114 @@
+"""Tenant scoping by construction.
+
+The tenant of the current call lives in a context variable (set by the server's tenancy
+interceptor, or explicitly by ``tenant_scope``). Every ORM statement that touches a
+``TenantOwned`` model gets ``tenant_id = <current tenant>`` added to it for every such entity
+(aliases and relationship loads included), and every flushed row must carry the current
+tenant. A statement on tenant-owned data with no tenant in context fails loudly instead of
+reading across tenants; the few platform operations (bootstrap, authentication, the tenants
+table) opt out explicitly with ``platform_scope``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, with_loader_criteria
+
+from controlplane.store.models import TenantOwned
+
+_PLATFORM = object()
+_scope: ContextVar[str | object | None] = ContextVar("controlplane_tenant_scope", default=None)
+
+
+class TenancyViolation(RuntimeError):
+    """A query or write on tenant-owned data outside a tenant scope, or across tenants."""
+
+
+@contextmanager
+def tenant_scope(tenant_id: str) -> Iterator[None]:
+    token = _scope.set(tenant_id)
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+
+
+@contextmanager
+def platform_scope() -> Iterator[None]:
+    """Lifts scoping for platform work that must see every tenant (use sparingly)."""
+    token = _scope.set(_PLATFORM)
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+
+
+def set_tenant(tenant_id: str) -> None:
+    """Sets the tenant for the rest of the current task (used by the tenancy interceptor)."""
+    _scope.set(tenant_id)
+
+
+def current_tenant() -> str:
+    scope = _scope.get()
+    if not isinstance(scope, str):
+        raise TenancyViolation("no tenant in context")
+    return scope
+
+
+def _is_platform() -> bool:
+    return _scope.get() is _PLATFORM
+
+
+def _touches_tenant_data(state: ORMExecuteState) -> bool:
+    return any(issubclass(mapper.class_, TenantOwned) for mapper in state.all_mappers)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _scope_statement(state: ORMExecuteState) -> None:
+    if _is_platform() or not (state.is_select or state.is_update or state.is_delete):
+        if state.is_insert and not _is_platform():
+            _check_insert_params(state)
+        return
+    if not _touches_tenant_data(state):
+        return
+    tenant = _scope.get()
+    if not isinstance(tenant, str):
+        raise TenancyViolation("query on tenant-owned data with no tenant in context")
+    state.statement = state.statement.options(
+        with_loader_criteria(
+            TenantOwned,
+            lambda cls: cls.tenant_id == tenant,
+            include_aliases=True,
+            propagate_to_loaders=True,
+        )
+    )
+
+
+def _check_insert_params(state: ORMExecuteState) -> None:
+    if not _touches_tenant_data(state):
+        return
+    tenant = current_tenant()
+    params: Any = state.parameters
+    rows = params if isinstance(params, list) else [params] if params else []
+    for row in rows:
+        if row.get("tenant_id") != tenant:
+            raise TenancyViolation(f"insert of a row of tenant {row.get('tenant_id')!r}")
+
+
+@event.listens_for(Session, "before_flush")
+def _check_flushed_rows(session: Session, flush: UOWTransaction, instances: Any) -> None:
+    if _is_platform():
+        return
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if not isinstance(obj, TenantOwned):
+            continue
+        tenant = current_tenant()
+        if obj.tenant_id is None:
+            obj.tenant_id = tenant
+        elif obj.tenant_id != tenant:
+            raise TenancyViolation(f"write of a row of tenant {obj.tenant_id!r} in {tenant!r}")
