@@ -1,0 +1,184 @@
+"""One sample request per RPC of the contract, addressed at a given tenant's resources.
+
+Used by the RBAC table test and the cross-tenant sweep; ``test_every_rpc_has_a_sample``
+fails when an RPC is added without one, so new RPCs are swept automatically."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf import field_mask_pb2
+
+from controlplane.v1 import common_pb2
+from controlplane.v1 import experiment_service_pb2 as ex
+from controlplane.v1 import metadata_service_pb2 as md
+from controlplane.v1 import tenant_service_pb2 as tn
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Names of existing resources in one tenant."""
+
+    tenant: str  # tenants/{t}
+    experiment: str
+    run: str
+    artifact: str
+    execution: str
+    context: str
+    principal: str
+    api_key: str
+    role_binding: str
+
+
+Sample = Callable[[Resources], Any]
+
+
+def _uid() -> str:
+    return str(uuid.uuid4())
+
+
+def _mask(*paths: str) -> field_mask_pb2.FieldMask:
+    return field_mask_pb2.FieldMask(paths=list(paths))
+
+
+SAMPLES: dict[str, Sample] = {
+    # TenantService
+    "CreateTenant": lambda r: tn.CreateTenantRequest(tenant_id=f"x{uuid.uuid4().hex[:8]}"),
+    "GetTenant": lambda r: tn.GetTenantRequest(name=r.tenant),
+    "ListTenants": lambda r: tn.ListTenantsRequest(),
+    "UpdateTenant": lambda r: tn.UpdateTenantRequest(
+        tenant=tn.Tenant(name=r.tenant, display_name="renamed"), update_mask=_mask("display_name")
+    ),
+    "DeleteTenant": lambda r: tn.DeleteTenantRequest(name=r.tenant),
+    "CreatePrincipal": lambda r: tn.CreatePrincipalRequest(parent=r.tenant, principal_id=f"p{uuid.uuid4().hex[:8]}"),
+    "GetPrincipal": lambda r: tn.GetPrincipalRequest(name=r.principal),
+    "ListPrincipals": lambda r: tn.ListPrincipalsRequest(parent=r.tenant),
+    "UpdatePrincipal": lambda r: tn.UpdatePrincipalRequest(
+        principal=tn.Principal(name=r.principal, display_name="renamed"), update_mask=_mask("display_name")
+    ),
+    "DeletePrincipal": lambda r: tn.DeletePrincipalRequest(name=r.principal),
+    "CreateApiKey": lambda r: tn.CreateApiKeyRequest(parent=r.principal),
+    "ListApiKeys": lambda r: tn.ListApiKeysRequest(parent=r.principal),
+    "DeleteApiKey": lambda r: tn.DeleteApiKeyRequest(name=r.api_key),
+    "CreateRoleBinding": lambda r: tn.CreateRoleBindingRequest(
+        parent=r.tenant, role_binding=tn.RoleBinding(principal=r.principal, role=tn.ROLE_MAINTAINER)
+    ),
+    "ListRoleBindings": lambda r: tn.ListRoleBindingsRequest(parent=r.tenant),
+    "DeleteRoleBinding": lambda r: tn.DeleteRoleBindingRequest(name=r.role_binding),
+    "GetCaller": lambda r: tn.GetCallerRequest(),
+    # MetadataService
+    "CreateArtifact": lambda r: md.CreateArtifactRequest(parent=r.tenant, artifact=md.Artifact(type="Dataset")),
+    "GetArtifact": lambda r: md.GetArtifactRequest(name=r.artifact),
+    "ListArtifacts": lambda r: md.ListArtifactsRequest(parent=r.tenant),
+    "UpdateArtifact": lambda r: md.UpdateArtifactRequest(
+        artifact=md.Artifact(name=r.artifact, display_name="renamed"), update_mask=_mask("display_name")
+    ),
+    "DeleteArtifact": lambda r: md.DeleteArtifactRequest(name=r.artifact),
+    "CreateExecution": lambda r: md.CreateExecutionRequest(parent=r.tenant, execution=md.Execution(type="Trainer")),
+    "GetExecution": lambda r: md.GetExecutionRequest(name=r.execution),
+    "ListExecutions": lambda r: md.ListExecutionsRequest(parent=r.tenant),
+    "UpdateExecution": lambda r: md.UpdateExecutionRequest(
+        execution=md.Execution(name=r.execution, display_name="renamed"), update_mask=_mask("display_name")
+    ),
+    "DeleteExecution": lambda r: md.DeleteExecutionRequest(name=r.execution),
+    "CreateContext": lambda r: md.CreateContextRequest(parent=r.tenant, context=md.Context(type="Project")),
+    "GetContext": lambda r: md.GetContextRequest(name=r.context),
+    "ListContexts": lambda r: md.ListContextsRequest(parent=r.tenant),
+    "UpdateContext": lambda r: md.UpdateContextRequest(
+        context=md.Context(name=r.context, display_name="renamed"), update_mask=_mask("display_name")
+    ),
+    "DeleteContext": lambda r: md.DeleteContextRequest(name=r.context),
+    "AddContextArtifactsAndExecutions": lambda r: md.AddContextArtifactsAndExecutionsRequest(
+        context=r.context, artifacts=[r.artifact], executions=[r.execution]
+    ),
+    "AddExecutionEvents": lambda r: md.AddExecutionEventsRequest(
+        execution=r.execution, events=[md.Event(artifact=r.artifact, type=md.Event.TYPE_INPUT)]
+    ),
+    "QueryLineageSubgraph": lambda r: md.QueryLineageSubgraphRequest(node=r.artifact),
+    # ExperimentService
+    "CreateExperiment": lambda r: ex.CreateExperimentRequest(parent=r.tenant, request_id=_uid()),
+    "GetExperiment": lambda r: ex.GetExperimentRequest(name=r.experiment),
+    "ListExperiments": lambda r: ex.ListExperimentsRequest(parent=r.tenant),
+    "UpdateExperiment": lambda r: ex.UpdateExperimentRequest(
+        experiment=ex.Experiment(name=r.experiment, display_name="renamed"), update_mask=_mask("display_name")
+    ),
+    "DeleteExperiment": lambda r: ex.DeleteExperimentRequest(name=r.experiment),
+    "CreateRun": lambda r: ex.CreateRunRequest(parent=r.experiment),
+    "GetRun": lambda r: ex.GetRunRequest(name=r.run),
+    "SearchRuns": lambda r: ex.SearchRunsRequest(parent=r.experiment),
+    "UpdateRun": lambda r: ex.UpdateRunRequest(
+        run=ex.Run(name=r.run, display_name="renamed"), update_mask=_mask("display_name")
+    ),
+    "DeleteRun": lambda r: ex.DeleteRunRequest(name=r.run),
+    "LogParams": lambda r: ex.LogParamsRequest(run=r.run, params={f"p{uuid.uuid4().hex[:6]}": "1"}),
+    "LogMetricBatch": lambda r: ex.LogMetricBatchRequest(
+        run=r.run, batch=common_pb2.MetricBatch(keys=["m"], key_index=[0], values=[1.0])
+    ),
+    "LogMetrics": lambda r: ex.LogMetricsRequest(
+        run=r.run, batch=common_pb2.MetricBatch(keys=["m"], key_index=[0], values=[1.0])
+    ),
+    "GetMetricHistory": lambda r: ex.GetMetricHistoryRequest(run=r.run, metric_key="m"),
+}
+
+
+async def invoke(api: Any, method: Any, request: Any) -> Any:
+    """Calls ``method`` (a Method from the table) on ``api`` (tests.conftest.Api)."""
+    stub = {
+        "controlplane.v1.TenantService": api.tenants,
+        "controlplane.v1.MetadataService": api.metadata,
+        "controlplane.v1.ExperimentService": api.experiments,
+    }[method.service]
+    call = getattr(stub, method.name)
+    if method.client_streaming:
+        return await call(iter([request]), metadata=api.auth)
+    return await call(request, metadata=api.auth)
+
+
+async def populate(world: Any) -> Resources:
+    """Creates one resource of each kind in ``world``'s tenant (as its admin)."""
+    admin = world["admin"]
+    tenant = world.name
+    experiment = await admin.call(
+        admin.experiments.CreateExperiment, ex.CreateExperimentRequest(parent=tenant, experiment_id="exp")
+    )
+    run = await admin.call(admin.experiments.CreateRun, ex.CreateRunRequest(parent=experiment.name, run_id="run"))
+    await admin.call(
+        admin.experiments.LogMetricBatch,
+        ex.LogMetricBatchRequest(run=run.name, batch=common_pb2.MetricBatch(keys=["m"], key_index=[0], values=[1.0])),
+    )
+    artifact = await admin.call(
+        admin.metadata.CreateArtifact,
+        md.CreateArtifactRequest(parent=tenant, artifact_id="art", artifact=md.Artifact(type="Dataset")),
+    )
+    execution = await admin.call(
+        admin.metadata.CreateExecution,
+        md.CreateExecutionRequest(parent=tenant, execution_id="exe", execution=md.Execution(type="Trainer")),
+    )
+    context = await admin.call(
+        admin.metadata.CreateContext,
+        md.CreateContextRequest(parent=tenant, context_id="ctx", context=md.Context(type="Project")),
+    )
+    # A principal that is nobody's caller, so deleting it (or its key) breaks no test identity.
+    subject = await admin.call(
+        admin.tenants.CreatePrincipal, tn.CreatePrincipalRequest(parent=tenant, principal_id="subject")
+    )
+    principal = subject.name
+    key = await admin.call(admin.tenants.CreateApiKey, tn.CreateApiKeyRequest(parent=principal))
+    binding = await admin.call(
+        admin.tenants.CreateRoleBinding,
+        tn.CreateRoleBindingRequest(parent=tenant, role_binding=tn.RoleBinding(principal=principal, role=tn.ROLE_VIEWER)),
+    )
+    return Resources(
+        tenant=tenant,
+        experiment=experiment.name,
+        run=run.name,
+        artifact=artifact.name,
+        execution=execution.name,
+        context=context.name,
+        principal=principal,
+        api_key=key.api_key.name,
+        role_binding=binding.name,
+    )
