@@ -15,23 +15,33 @@ used::
 
 from __future__ import annotations
 
-from importlib import metadata as _metadata
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from controlplane.client import ActiveRun, ApiError, Client
 
-try:
-    __version__ = _metadata.version("controlplane")
-except _metadata.PackageNotFoundError:  # running from a source checkout
-    __version__ = "0.0.0+unknown"
+    __version__: str
 
 __all__ = ["ActiveRun", "ApiError", "Client", "__version__"]
 
-_LAZY = frozenset({"ActiveRun", "ApiError", "Client"})
+_LAZY = frozenset({"ActiveRun", "ApiError", "Client", "__version__"})
+_FALLBACK_VERSION = "0.0.0+unknown"
+
+
+def _version() -> str:
+    # importlib.metadata costs tens of milliseconds to import: only when asked.
+    from importlib import metadata
+
+    try:
+        return metadata.version("controlplane")
+    except metadata.PackageNotFoundError:  # running from a source checkout
+        return _FALLBACK_VERSION
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        version = globals()["__version__"] = _version()
+        return version
     if name in _LAZY:
         from controlplane import client
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 
 import grpc
@@ -43,7 +44,12 @@ def run_proto(row: Run, data: store.RunData) -> pb.Run:
         params=data.params,
         tags=data.tags,
         latest_metrics=[
-            pb.Metric(key=m.key, value=m.value, step=m.step, timestamp_ms=m.timestamp_ms)
+            pb.Metric(
+                key=m.key,
+                value=math.nan if m.value is None else m.value,
+                step=m.step,
+                timestamp_ms=m.timestamp_ms,
+            )
             for m in data.metrics
         ],
         create_time=clock.to_timestamp(row.create_time),

@@ -110,6 +110,12 @@ def _track_mutations(session: Session) -> _MutationTracker:
     return tracker
 
 
+def _is_unique_violation(exc: IntegrityError) -> bool:
+    original = exc.orig
+    sqlstate = getattr(original, "sqlstate", None) or getattr(getattr(original, "__cause__", None), "sqlstate", None)
+    return sqlstate == "23505" or "UNIQUE constraint failed" in str(original)
+
+
 class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = normalize_url(url)
@@ -150,6 +156,8 @@ class Database:
                     if tracker.mutated and not unit.audited:
                         raise RuntimeError("a mutation was about to commit without an audit event")
             except IntegrityError as exc:
+                if not _is_unique_violation(exc):
+                    raise
                 raise Conflict(
                     "the write conflicted with a concurrent change; retry the call"
                 ) from exc

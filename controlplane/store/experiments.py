@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -266,7 +267,7 @@ async def write_metrics(session: AsyncSession, run_pk: int, groups: Sequence[Key
         if old is None or (step, ts) >= old:
             newer.append(
                 {"tenant_id": tenant, "run_pk": run_pk, "key": group.key,
-                 "value": value, "step": step, "timestamp_ms": ts}
+                 "value": None if math.isnan(value) else value, "step": step, "timestamp_ms": ts}
             )
     if newer:
         insert = _insert_for(session)(LatestMetric.__table__)

@@ -280,13 +280,15 @@ class RunTag(TenantOwned, Base):
 
 class LatestMetric(TenantOwned, Base):
     """The newest point of each metric of a run (highest step, then timestamp): what search
-    filters and sorts on, kept in step with every batch written."""
+    filters and sorts on, kept in step with every batch written. A NaN value is stored as NULL
+    on every backend (SQLite cannot store NaN, and PostgreSQL would sort it above every
+    number), so a NaN metric matches no comparison and sorts last."""
 
     __tablename__ = "latest_metrics"
     __table_args__ = (Index(None, "tenant_id", "key", "value"),)
     run_pk: Mapped[int] = mapped_column(ForeignKey("runs.pk", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(KEY, primary_key=True)
-    value: Mapped[float] = mapped_column(Float, nullable=False)
+    value: Mapped[float | None] = mapped_column(Float)
     step: Mapped[int] = mapped_column(BigInteger, nullable=False)
     timestamp_ms: Mapped[int] = mapped_column(BigInteger, nullable=False)
 

@@ -244,7 +244,7 @@ def upgrade() -> None:
     op.create_table('latest_metrics',
     sa.Column('run_pk', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('key', sa.String(length=250), nullable=False),
-    sa.Column('value', sa.Float(), nullable=False),
+    sa.Column('value', sa.Float(), nullable=True),
     sa.Column('step', sa.BigInteger(), nullable=False),
     sa.Column('timestamp_ms', sa.BigInteger(), nullable=False),
     sa.Column('tenant_id', sa.String(length=63), nullable=False),

@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy models, tenant scoping, repositories, migrations."""
