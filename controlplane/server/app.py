@@ -61,6 +61,8 @@ def _credentials(settings: Settings) -> grpc.ServerCredentials | None:
 
 
 async def start(settings: Settings) -> RunningServer:
+    # The data dir holds the admin key file, and the embedded database: create it on first use.
+    settings.resolved_data_dir().mkdir(parents=True, exist_ok=True, mode=0o700)
     db = Database(settings.resolved_database_url())
     try:
         await migrate.ensure_schema(db, auto_upgrade_empty=settings.embedded)

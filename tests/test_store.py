@@ -1,0 +1,162 @@
+"""The store beneath the API: migrations, tenant scoping by construction, and audit."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from alembic.script import ScriptDirectory
+from sqlalchemy import select, text
+
+from controlplane.store import migrate
+from controlplane.store.db import CallInfo, Database, call_info
+from controlplane.store.models import AuditEvent, Experiment, Tenant
+from controlplane.store.tenancy import TenancyViolation, platform_scope, tenant_scope
+from controlplane.v1 import experiment_service_pb2 as ex
+from tests.conftest import TenantWorld, _create_pg_database, _drop_pg_database
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    if request.param == "sqlite":
+        db = Database(f"sqlite:///{tmp_path / 'empty.db'}")
+        yield db
+        await db.dispose()
+        return
+    name, url = await _create_pg_database()
+    db = Database(url)
+    try:
+        yield db
+    finally:
+        await db.dispose()
+        await _drop_pg_database(name)
+
+
+def test_migrations_have_one_head() -> None:
+    script = ScriptDirectory.from_config(migrate._config())
+    assert len(script.get_heads()) == 1
+
+
+async def test_upgrade_from_empty_reaches_head_and_matches_the_models(empty_db: Database) -> None:
+    assert await migrate.current_revision(empty_db) == (None, False)
+    await migrate.upgrade(empty_db)
+    revision, has_tables = await migrate.current_revision(empty_db)
+    assert (revision, has_tables) == (migrate.head_revision(), True)
+    assert await migrate.model_migration_diff(empty_db) == []
+
+
+async def test_empty_embedded_database_is_upgraded_automatically(empty_db: Database) -> None:
+    await migrate.ensure_schema(empty_db, auto_upgrade_empty=True)
+    assert (await migrate.current_revision(empty_db))[0] == migrate.head_revision()
+
+
+async def test_empty_server_database_needs_an_explicit_upgrade(empty_db: Database) -> None:
+    with pytest.raises(migrate.SchemaError, match="mlctl db upgrade"):
+        await migrate.ensure_schema(empty_db, auto_upgrade_empty=False)
+
+
+async def test_old_schema_gets_a_clear_message(empty_db: Database) -> None:
+    await migrate.upgrade(empty_db)
+    async with empty_db.writer.begin() as connection:
+        await connection.execute(text("UPDATE alembic_version SET version_num = 'base0000'"))
+    with pytest.raises(migrate.SchemaError, match="newer than this server knows"):
+        await migrate.ensure_schema(empty_db, auto_upgrade_empty=True)
+
+
+async def test_foreign_tables_without_a_version_are_refused(empty_db: Database) -> None:
+    async with empty_db.writer.begin() as connection:
+        await connection.execute(text("CREATE TABLE somebody_elses (id INTEGER)"))
+    with pytest.raises(migrate.SchemaError, match="no controlplane schema version"):
+        await migrate.ensure_schema(empty_db, auto_upgrade_empty=True)
+
+
+@pytest.fixture
+async def migrated(empty_db: Database) -> Database:
+    await migrate.upgrade(empty_db)
+    with tenant_scope("a"):
+        async with empty_db.write() as unit:
+            unit.session.add_all([Tenant(id=t, create_time=0, update_time=0) for t in ("a", "b")])
+            unit.audit("tenants/a")
+    return empty_db
+
+
+async def _add_experiment(db: Database, tenant: str, experiment_id: str) -> None:
+    with tenant_scope(tenant):
+        async with db.write() as unit:
+            unit.session.add(Experiment(tenant_id=tenant, experiment_id=experiment_id, create_time=0, update_time=0))
+            unit.audit(f"tenants/{tenant}/experiments/{experiment_id}")
+
+
+async def test_queries_only_see_the_current_tenant(migrated: Database) -> None:
+    await _add_experiment(migrated, "a", "x")
+    await _add_experiment(migrated, "b", "x")
+    for tenant in ("a", "b"):
+        with tenant_scope(tenant):
+            async with migrated.read() as session:
+                rows = (await session.scalars(select(Experiment))).all()
+        assert [row.tenant_id for row in rows] == [tenant]
+
+
+async def test_query_without_a_tenant_fails_loudly(migrated: Database) -> None:
+    async with migrated.read() as session:
+        with pytest.raises(TenancyViolation):
+            await session.scalars(select(Experiment))
+
+
+async def test_writing_a_row_of_another_tenant_is_refused(migrated: Database) -> None:
+    with tenant_scope("a"), pytest.raises(TenancyViolation):
+        async with migrated.write() as unit:
+            unit.session.add(Experiment(tenant_id="b", experiment_id="y", create_time=0, update_time=0))
+            unit.audit("x")
+    with platform_scope():
+        async with migrated.read() as session:
+            assert (await session.scalars(select(Experiment))).all() == []
+
+
+async def test_a_mutation_without_an_audit_record_cannot_commit(migrated: Database) -> None:
+    with tenant_scope("a"), pytest.raises(RuntimeError, match="audit"):
+        async with migrated.write() as unit:
+            unit.session.add(Experiment(tenant_id="a", experiment_id="z", create_time=0, update_time=0))
+    with tenant_scope("a"):
+        async with migrated.read() as session:
+            assert (await session.scalars(select(Experiment))).all() == []
+
+
+async def test_every_mutation_is_audited_with_its_request_id(world: TenantWorld, server: object) -> None:
+    editor = world["editor"]
+    request_id = str(uuid.uuid4())
+    created = await editor.call(
+        editor.experiments.CreateExperiment, ex.CreateExperimentRequest(parent=world.name, request_id=request_id)
+    )
+    header_id = uuid.uuid4().hex
+    await editor.experiments.UpdateExperiment(
+        ex.UpdateExperimentRequest(experiment=ex.Experiment(name=created.name, display_name="x")),
+        metadata=[*editor.auth, ("x-request-id", header_id)],
+    )
+    db: Database = server.services.db  # type: ignore[attr-defined]
+    with tenant_scope(world.tenant_id):
+        async with db.read() as session:
+            events = (await session.scalars(
+                select(AuditEvent).where(AuditEvent.resource == created.name).order_by(AuditEvent.pk))).all()
+    assert [(e.method, e.request_id, e.principal) for e in events] == [
+        ("CreateExperiment", request_id, editor.principal),
+        ("UpdateExperiment", header_id, editor.principal),
+    ]
+
+
+async def test_concurrent_sqlite_writers_queue_instead_of_failing(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'c.db'}")
+    await migrate.upgrade(db)
+    with tenant_scope("a"):
+        async with db.write() as unit:
+            unit.session.add(Tenant(id="a", create_time=0, update_time=0))
+            unit.audit("tenants/a")
+    call_info.set(CallInfo("test", "test", "r"))
+    await asyncio.gather(*(_add_experiment(db, "a", f"e{i}") for i in range(40)))
+    with tenant_scope("a"):
+        async with db.read() as session:
+            assert len((await session.scalars(select(Experiment))).all()) == 40
+    await db.dispose()
