@@ -27,34 +27,77 @@ MINIMUM_ROLE = {
     **{
         name: "admin"
         for name in (
-            "CreatePrincipal", "GetPrincipal", "ListPrincipals", "UpdatePrincipal", "DeletePrincipal",
-            "CreateApiKey", "ListApiKeys", "DeleteApiKey",
-            "CreateRoleBinding", "ListRoleBindings", "DeleteRoleBinding",
+            "CreatePrincipal",
+            "GetPrincipal",
+            "ListPrincipals",
+            "UpdatePrincipal",
+            "DeletePrincipal",
+            "CreateApiKey",
+            "ListApiKeys",
+            "DeleteApiKey",
+            "CreateRoleBinding",
+            "ListRoleBindings",
+            "DeleteRoleBinding",
         )
     },
     **{
         name: "viewer"
         for name in (
-            "GetArtifact", "ListArtifacts", "GetExecution", "ListExecutions", "GetContext",
-            "ListContexts", "QueryLineageSubgraph", "GetExperiment", "ListExperiments", "GetRun",
-            "SearchRuns", "GetMetricHistory",
+            "GetArtifact",
+            "ListArtifacts",
+            "GetExecution",
+            "ListExecutions",
+            "GetContext",
+            "ListContexts",
+            "QueryLineageSubgraph",
+            "GetExperiment",
+            "ListExperiments",
+            "GetRun",
+            "SearchRuns",
+            "GetMetricHistory",
         )
     },
     **{
         name: "editor"
         for name in (
-            "CreateArtifact", "UpdateArtifact", "CreateExecution", "UpdateExecution", "CreateContext",
-            "UpdateContext", "AddContextArtifactsAndExecutions", "AddExecutionEvents",
-            "CreateExperiment", "UpdateExperiment", "CreateRun", "UpdateRun", "LogParams",
-            "LogMetricBatch", "LogMetrics",
+            "CreateArtifact",
+            "UpdateArtifact",
+            "CreateExecution",
+            "UpdateExecution",
+            "CreateContext",
+            "UpdateContext",
+            "AddContextArtifactsAndExecutions",
+            "AddExecutionEvents",
+            "CreateExperiment",
+            "UpdateExperiment",
+            "CreateRun",
+            "UpdateRun",
+            "LogParams",
+            "LogMetricBatch",
+            "LogMetrics",
         )
     },
     **{
         name: "maintainer"
-        for name in ("DeleteArtifact", "DeleteExecution", "DeleteContext", "DeleteExperiment", "DeleteRun")
+        for name in (
+            "DeleteArtifact",
+            "DeleteExecution",
+            "DeleteContext",
+            "DeleteExperiment",
+            "DeleteRun",
+        )
     },
 }
-RANK = {"none": 0, "viewer": 1, "approver": 1, "editor": 2, "maintainer": 3, "admin": 4, "any": 0, "platform": 99}
+RANK = {
+    "none": 0,
+    "viewer": 1,
+    "approver": 1,
+    "editor": 2,
+    "maintainer": 3,
+    "admin": 4,
+    "any": 0,
+    "platform": 99,
+}
 
 
 def test_every_rpc_has_a_permission_a_sample_and_a_specified_role() -> None:
@@ -63,7 +106,9 @@ def test_every_rpc_has_a_permission_a_sample_and_a_specified_role() -> None:
     for method in table.values():
         assert method.permission, method.full_name
         assert method.public or method.permission in granted, f"no role grants {method.permission}"
-        assert method.name in SAMPLES, f"add a sample request for {method.name} to tests/rpc_samples.py"
+        assert method.name in SAMPLES, (
+            f"add a sample request for {method.name} to tests/rpc_samples.py"
+        )
         assert method.name in MINIMUM_ROLE, f"specify who may call {method.name}"
     declared = {method.permission for method in table.values()}
     assert granted <= declared, f"roles grant permissions no RPC uses: {granted - declared}"
@@ -85,7 +130,10 @@ async def test_rbac_table(role: str, world: TenantWorld) -> None:
         minimum = MINIMUM_ROLE[name]
         allowed = minimum == "any" or RANK[role] >= RANK[minimum]
         if allowed:
-            assert code not in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED), (name, code)
+            assert code not in (
+                grpc.StatusCode.PERMISSION_DENIED,
+                grpc.StatusCode.UNAUTHENTICATED,
+            ), (name, code)
         else:
             assert code == grpc.StatusCode.PERMISSION_DENIED, (name, code)
 
@@ -107,9 +155,14 @@ async def test_cross_tenant_sweep_reveals_nothing_and_changes_nothing(
                 else grpc.StatusCode.NOT_FOUND
             )
             assert error.code() == expected, (method.name, error.code(), error.details())
-            assert world.tenant_id not in (error.details() or "") or expected == grpc.StatusCode.NOT_FOUND
+            assert (
+                world.tenant_id not in (error.details() or "")
+                or expected == grpc.StatusCode.NOT_FOUND
+            )
             continue
-        assert MINIMUM_ROLE[method.name] == "any", f"{method.name} answered a caller of another tenant"
+        assert MINIMUM_ROLE[method.name] == "any", (
+            f"{method.name} answered a caller of another tenant"
+        )
         assert world.tenant_id not in str(response), method.name
     assert await _snapshot(world["admin"], victim) == before
 
@@ -128,7 +181,10 @@ async def _snapshot(admin: Api, r: object) -> list[str]:
         (admin.metadata.GetExecution, md.GetExecutionRequest(name=resources.execution)),  # type: ignore[attr-defined]
         (admin.metadata.GetContext, md.GetContextRequest(name=resources.context)),  # type: ignore[attr-defined]
         (admin.metadata.ListArtifacts, md.ListArtifactsRequest(parent=resources.tenant)),  # type: ignore[attr-defined]
-        (admin.metadata.QueryLineageSubgraph, md.QueryLineageSubgraphRequest(node=resources.artifact)),  # type: ignore[attr-defined]
+        (
+            admin.metadata.QueryLineageSubgraph,
+            md.QueryLineageSubgraphRequest(node=resources.artifact),
+        ),  # type: ignore[attr-defined]
     ]
     return [str(await admin.call(method, request)) for method, request in calls]
 
@@ -157,34 +213,49 @@ async def test_tampered_secret_of_a_real_key_is_unauthenticated(world: TenantWor
     tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await world["viewer"].experiments.ListExperiments(
-            ex.ListExperimentsRequest(parent=world.name), metadata=[("authorization", f"Bearer {tampered}")]
+            ex.ListExperimentsRequest(parent=world.name),
+            metadata=[("authorization", f"Bearer {tampered}")],
         )
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
 async def test_revoked_key_stops_working_at_once(world: TenantWorld) -> None:
     admin, editor = world["admin"], world["editor"]
-    await editor.call(editor.experiments.ListExperiments, ex.ListExperimentsRequest(parent=world.name))
-    keys = await admin.call(admin.tenants.ListApiKeys, tn.ListApiKeysRequest(parent=editor.principal))
+    await editor.call(
+        editor.experiments.ListExperiments, ex.ListExperimentsRequest(parent=world.name)
+    )
+    keys = await admin.call(
+        admin.tenants.ListApiKeys, tn.ListApiKeysRequest(parent=editor.principal)
+    )
     await admin.call(admin.tenants.DeleteApiKey, tn.DeleteApiKeyRequest(name=keys.api_keys[0].name))
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await editor.call(editor.experiments.ListExperiments, ex.ListExperimentsRequest(parent=world.name))
+        await editor.call(
+            editor.experiments.ListExperiments, ex.ListExperimentsRequest(parent=world.name)
+        )
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
-async def test_disabled_principal_cannot_authenticate_and_enabled_again_can(world: TenantWorld) -> None:
+async def test_disabled_principal_cannot_authenticate_and_enabled_again_can(
+    world: TenantWorld,
+) -> None:
     admin, editor = world["admin"], world["editor"]
     request = ex.ListExperimentsRequest(parent=world.name)
     await admin.call(
         admin.tenants.UpdatePrincipal,
-        tn.UpdatePrincipalRequest(principal=tn.Principal(name=editor.principal, disabled=True), update_mask={"paths": ["disabled"]}),
+        tn.UpdatePrincipalRequest(
+            principal=tn.Principal(name=editor.principal, disabled=True),
+            update_mask={"paths": ["disabled"]},
+        ),
     )
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await editor.call(editor.experiments.ListExperiments, request)
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
     await admin.call(
         admin.tenants.UpdatePrincipal,
-        tn.UpdatePrincipalRequest(principal=tn.Principal(name=editor.principal, disabled=False), update_mask={"paths": ["disabled"]}),
+        tn.UpdatePrincipalRequest(
+            principal=tn.Principal(name=editor.principal, disabled=False),
+            update_mask={"paths": ["disabled"]},
+        ),
     )
     await editor.call(editor.experiments.ListExperiments, request)
 
@@ -197,12 +268,17 @@ async def test_role_binding_grants_and_revoking_removes(world: TenantWorld) -> N
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
     binding = await admin.call(
         admin.tenants.CreateRoleBinding,
-        tn.CreateRoleBindingRequest(parent=world.name, role_binding=tn.RoleBinding(principal=nobody.principal, role=tn.ROLE_VIEWER)),
+        tn.CreateRoleBindingRequest(
+            parent=world.name,
+            role_binding=tn.RoleBinding(principal=nobody.principal, role=tn.ROLE_VIEWER),
+        ),
     )
     await nobody.call(nobody.experiments.ListExperiments, request)
     caller = await nobody.call(nobody.tenants.GetCaller, tn.GetCallerRequest())
     assert list(caller.roles) == [tn.ROLE_VIEWER]
-    await admin.call(admin.tenants.DeleteRoleBinding, tn.DeleteRoleBindingRequest(name=binding.name))
+    await admin.call(
+        admin.tenants.DeleteRoleBinding, tn.DeleteRoleBindingRequest(name=binding.name)
+    )
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await nobody.call(nobody.experiments.ListExperiments, request)
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
@@ -215,28 +291,36 @@ async def test_platform_admin_role_cannot_be_bound_in_a_tenant(world: TenantWorl
             admin.tenants.CreateRoleBinding,
             tn.CreateRoleBindingRequest(
                 parent=world.name,
-                role_binding=tn.RoleBinding(principal=world["editor"].principal, role=tn.ROLE_PLATFORM_ADMIN),
+                role_binding=tn.RoleBinding(
+                    principal=world["editor"].principal, role=tn.ROLE_PLATFORM_ADMIN
+                ),
             ),
         )
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert _violations(caught.value) == ["role_binding.role"]
 
 
-async def test_binding_a_principal_of_another_tenant_is_refused(world: TenantWorld, other_world: TenantWorld) -> None:
+async def test_binding_a_principal_of_another_tenant_is_refused(
+    world: TenantWorld, other_world: TenantWorld
+) -> None:
     admin = world["admin"]
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await admin.call(
             admin.tenants.CreateRoleBinding,
             tn.CreateRoleBindingRequest(
                 parent=world.name,
-                role_binding=tn.RoleBinding(principal=other_world["editor"].principal, role=tn.ROLE_ADMIN),
+                role_binding=tn.RoleBinding(
+                    principal=other_world["editor"].principal, role=tn.ROLE_ADMIN
+                ),
             ),
         )
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert _violations(caught.value) == ["role_binding.principal"]
 
 
-async def test_list_tenants_shows_a_tenant_caller_only_its_own(world: TenantWorld, other_world: TenantWorld, admin: Api) -> None:
+async def test_list_tenants_shows_a_tenant_caller_only_its_own(
+    world: TenantWorld, other_world: TenantWorld, admin: Api
+) -> None:
     viewer = world["viewer"]
     mine = await viewer.call(viewer.tenants.ListTenants, tn.ListTenantsRequest())
     assert [t.name for t in mine.tenants] == [world.name]
@@ -248,7 +332,9 @@ async def test_list_tenants_shows_a_tenant_caller_only_its_own(world: TenantWorl
 async def test_a_principal_cannot_delete_or_disable_itself(world: TenantWorld) -> None:
     admin = world["admin"]
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await admin.call(admin.tenants.DeletePrincipal, tn.DeletePrincipalRequest(name=admin.principal))
+        await admin.call(
+            admin.tenants.DeletePrincipal, tn.DeletePrincipalRequest(name=admin.principal)
+        )
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
@@ -262,3 +348,12 @@ def _violations(error: grpc.aio.AioRpcError) -> list[str]:
             detail.Unpack(bad)
             fields += [v.field for v in bad.field_violations]
     return fields
+
+
+def test_every_permission_and_role_is_documented() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
+    for method in method_table().values():
+        assert f"`{method.permission}`" in text, f"document {method.permission} in docs/api.md"
+        assert method.name in text, f"document {method.name} in docs/api.md"
