@@ -1,0 +1,370 @@
+"""``mlctl``: runs the server, manages its database, and calls the API.
+
+Only argparse is imported here: each command imports what it needs when it runs, so
+``mlctl --help`` and the client commands never load the server (SQLAlchemy, alembic, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+ENV_PREFIX = "CONTROLPLANE_"
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _lazy(module: str, function: str) -> Handler:
+    """A handler that imports ``controlplane.cli.<module>`` only when it runs."""
+
+    def handler(args: argparse.Namespace) -> int:
+        loaded = importlib.import_module(f"controlplane.cli.{module}")
+        result: int = getattr(loaded, function)(args)
+        return result
+
+    handler.__name__ = function
+    return handler
+
+
+def _env_help(name: str, default: Any = None) -> str:
+    text = f"env {ENV_PREFIX}{name}"
+    if default is not None:
+        text += f"; default {default}"
+    return text
+
+
+def _client_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """The options of every client command. They are accepted before the command and after
+    it; on the subcommands their default is SUPPRESS so they never undo a value given before."""
+
+    def default(value: Any) -> Any:
+        return argparse.SUPPRESS if suppress else value
+
+    group = parser.add_argument_group("connection and output")
+    group.add_argument(
+        "--target",
+        default=default(None),
+        metavar="HOST:PORT",
+        help="server address (" + _env_help("TARGET", "127.0.0.1:7470") + ")",
+    )
+    group.add_argument(
+        "--token",
+        default=default(None),
+        help="API key (" + _env_help("TOKEN") + "; else the local server's admin.key)",
+    )
+    group.add_argument(
+        "--tls-ca",
+        default=default(None),
+        metavar="PEM",
+        help="use TLS, trusting this CA certificate (" + _env_help("TLS_CA") + ")",
+    )
+    group.add_argument(
+        "--tls",
+        action="store_true",
+        default=default(False),
+        help="use TLS with the system's root certificates",
+    )
+    group.add_argument(
+        "--timeout",
+        type=float,
+        default=default(30.0),
+        metavar="SECONDS",
+        help="deadline of each call (default 30)",
+    )
+    group.add_argument(
+        "-o",
+        "--output",
+        choices=["text", "json"],
+        default=default(None),
+        help="output format (" + _env_help("OUTPUT", "text") + ")",
+    )
+
+
+class _Builder:
+    """Adds leaf commands that all carry the client options."""
+
+    def __init__(self) -> None:
+        self.common = argparse.ArgumentParser(add_help=False)
+        _client_options(self.common, suppress=True)
+
+    def group(self, subparsers: Any, name: str, help_text: str) -> Any:
+        parser = subparsers.add_parser(name, help=help_text, description=help_text)
+        return parser.add_subparsers(dest=f"{name}_command", metavar="COMMAND", required=True)
+
+    def command(
+        self, subparsers: Any, name: str, help_text: str, function: str, module: str = "commands"
+    ) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = subparsers.add_parser(
+            name, help=help_text, description=help_text, parents=[self.common]
+        )
+        parser.set_defaults(handler=_lazy(module, function))
+        return parser
+
+
+def _add_server(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "server",
+        help="run the server until SIGTERM or SIGINT",
+        description="Runs the server until SIGTERM or SIGINT. Each option can also be set by "
+        "its environment variable; the option wins over the variable, the variable over the "
+        "default.",
+    )
+    parser.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help="address to listen on (" + _env_help("LISTEN", "127.0.0.1:7470") + ")",
+    )
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="embedded database and admin.key (" + _env_help("DATA_DIR") + ")",
+    )
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="sqlite:///... or postgresql://... (" + _env_help("DATABASE_URL") + ")",
+    )
+    parser.add_argument(
+        "--tls-cert", metavar="PEM", help="server certificate chain (" + _env_help("TLS_CERT") + ")"
+    )
+    parser.add_argument(
+        "--tls-key", metavar="PEM", help="server private key (" + _env_help("TLS_KEY") + ")"
+    )
+    parser.add_argument(
+        "--tls-client-ca",
+        metavar="PEM",
+        help="require client certificates signed by this CA (" + _env_help("TLS_CLIENT_CA") + ")",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=["json", "text"],
+        help="log format on stderr (" + _env_help("LOG_FORMAT", "json") + ")",
+    )
+    parser.add_argument(
+        "--log-level",
+        metavar="LEVEL",
+        help="DEBUG, INFO, WARNING, ERROR (" + _env_help("LOG_LEVEL", "INFO") + ")",
+    )
+    parser.add_argument(
+        "--telemetry",
+        choices=["none", "console"],
+        help="OpenTelemetry exporter (" + _env_help("TELEMETRY", "none") + ")",
+    )
+    parser.add_argument(
+        "--grace-seconds",
+        type=float,
+        metavar="SECONDS",
+        help="time in-flight calls get on shutdown (" + _env_help("GRACE_SECONDS", 10) + ")",
+    )
+    parser.set_defaults(handler=_lazy("server_commands", "server"))
+
+
+def _add_db(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "db",
+        help="manage the database schema",
+        description="Manages the database schema (alembic migrations).",
+    )
+    commands = parser.add_subparsers(dest="db_command", metavar="COMMAND", required=True)
+    for name, help_text, function in [
+        ("upgrade", "upgrade the schema to the newest revision", "db_upgrade"),
+        ("current", "print the database's revision and the newest one", "db_current"),
+    ]:
+        command = commands.add_parser(name, help=help_text, description=help_text)
+        where = command.add_mutually_exclusive_group()
+        where.add_argument("--database-url", metavar="URL", help=_env_help("DATABASE_URL"))
+        where.add_argument(
+            "--data-dir",
+            metavar="DIR",
+            help="the embedded database in DIR (" + _env_help("DATA_DIR") + ")",
+        )
+        command.add_argument("-o", "--output", choices=["text", "json"], default=argparse.SUPPRESS)
+        command.set_defaults(handler=_lazy("server_commands", function))
+
+
+def _add_tenants(build: _Builder, subparsers: Any) -> None:
+    commands = build.group(subparsers, "tenants", "manage tenants (platform administrators)")
+    p = build.command(commands, "create", "create a tenant", "tenants_create")
+    p.add_argument("tenant_id", metavar="ID")
+    p.add_argument("--display-name", default="")
+    p.add_argument("--description", default="")
+    p = build.command(commands, "list", "list the tenants the caller can see", "tenants_list")
+    p.add_argument("--filter", default="")
+    p.add_argument("--order-by", default="")
+    p = build.command(commands, "get", "show a tenant", "tenants_get")
+    p.add_argument("tenant", metavar="ID")
+    p = build.command(commands, "delete", "delete an empty tenant", "tenants_delete")
+    p.add_argument("tenant", metavar="ID")
+
+
+def _add_principals(build: _Builder, subparsers: Any) -> None:
+    commands = build.group(subparsers, "principals", "manage the principals of a tenant")
+    p = build.command(commands, "create", "create a user or a service account", "principals_create")
+    p.add_argument("tenant", metavar="TENANT")
+    p.add_argument("principal_id", metavar="ID")
+    p.add_argument("--display-name", default="")
+    p.add_argument(
+        "--service-account", action="store_true", help="a service account rather than a user"
+    )
+    p = build.command(commands, "list", "list a tenant's principals", "principals_list")
+    p.add_argument("tenant", metavar="TENANT")
+    p.add_argument("--filter", default="")
+    p.add_argument("--order-by", default="")
+    for name, help_text, function in [
+        ("get", "show a principal", "principals_get"),
+        ("disable", "disable a principal (its keys stop working at once)", "principals_disable"),
+        ("enable", "enable a disabled principal", "principals_enable"),
+        ("delete", "delete a principal with its keys and role bindings", "principals_delete"),
+    ]:
+        p = build.command(commands, name, help_text, function)
+        p.add_argument("name", metavar="NAME", help="tenants/{tenant}/principals/{principal}")
+
+
+def _add_keys(build: _Builder, subparsers: Any) -> None:
+    commands = build.group(subparsers, "keys", "manage API keys")
+    p = build.command(
+        commands, "create", "create an API key; its secret is shown once", "keys_create"
+    )
+    p.add_argument("principal", metavar="PRINCIPAL_NAME")
+    p.add_argument("--display-name", default="")
+    p.add_argument("--expires-in-days", type=float, metavar="N")
+    p = build.command(commands, "list", "list a principal's API keys", "keys_list")
+    p.add_argument("principal", metavar="PRINCIPAL_NAME")
+    p = build.command(commands, "revoke", "revoke an API key", "keys_revoke")
+    p.add_argument("name", metavar="KEY_NAME")
+
+
+def _add_roles(build: _Builder, subparsers: Any) -> None:
+    commands = build.group(subparsers, "roles", "manage role bindings")
+    p = build.command(commands, "grant", "grant a role to a principal in a tenant", "roles_grant")
+    p.add_argument("tenant", metavar="TENANT")
+    p.add_argument(
+        "principal",
+        metavar="PRINCIPAL_NAME",
+        help="the principal's resource name, or its id in TENANT",
+    )
+    p.add_argument(
+        "role",
+        metavar="ROLE",
+        help="viewer, editor, maintainer, approver, admin (or ROLE_EDITOR, ...)",
+    )
+    p = build.command(commands, "list", "list a tenant's role bindings", "roles_list")
+    p.add_argument("tenant", metavar="TENANT")
+    p.add_argument("--filter", default="")
+    p = build.command(commands, "revoke", "remove a role binding", "roles_revoke")
+    p.add_argument("name", metavar="BINDING_NAME")
+
+
+def _add_experiments(build: _Builder, subparsers: Any) -> None:
+    commands = build.group(subparsers, "experiments", "manage experiments")
+    p = build.command(commands, "create", "create an experiment", "experiments_create")
+    p.add_argument("tenant", metavar="TENANT")
+    p.add_argument("experiment_id", metavar="ID")
+    p.add_argument("--display-name", default="")
+    p.add_argument("--description", default="")
+    p = build.command(commands, "list", "list a tenant's experiments", "experiments_list")
+    p.add_argument("tenant", metavar="TENANT")
+    p.add_argument("--filter", default="")
+    p.add_argument("--order-by", default="")
+    p = build.command(commands, "get", "show an experiment", "experiments_get")
+    p.add_argument("name", metavar="NAME")
+    p = build.command(
+        commands, "delete", "delete an experiment with its runs", "experiments_delete"
+    )
+    p.add_argument("name", metavar="NAME")
+
+
+def _add_runs(build: _Builder, subparsers: Any) -> None:
+    commands = build.group(subparsers, "runs", "search and show runs")
+    p = build.command(commands, "search", "search runs", "runs_search")
+    p.add_argument(
+        "parent",
+        metavar="PARENT",
+        help="an experiment's resource name, or a tenant for all its experiments",
+    )
+    p.add_argument(
+        "--filter", default="", help='for example: metrics.loss < 0.5 AND params.lr = "0.01"'
+    )
+    p.add_argument("--order-by", default="", help='for example: "metrics.loss desc"')
+    p.add_argument("--limit", type=int, metavar="N", help="at most N runs")
+    p = build.command(commands, "get", "show a run", "runs_get")
+    p.add_argument("name", metavar="NAME")
+    p = build.command(commands, "history", "print every point of one metric", "runs_history")
+    p.add_argument("run", metavar="RUN_NAME")
+    p.add_argument("key", metavar="KEY")
+
+
+def _add_lineage(build: _Builder, subparsers: Any) -> None:
+    p = build.command(
+        subparsers, "lineage", "show the lineage graph around an artifact or execution", "lineage"
+    )
+    p.add_argument("node", metavar="NODE_NAME")
+    p.add_argument("--direction", choices=["upstream", "downstream", "both"], default="both")
+    p.add_argument(
+        "--max-hops", type=int, default=0, metavar="N", help="edges to follow (default 20)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mlctl",
+        description="The control plane's command line: run the server, manage its database, "
+        "and call its API.",
+    )
+    _client_options(parser, suppress=False)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_server(subparsers)
+    _add_db(subparsers)
+    build = _Builder()
+    build.command(subparsers, "whoami", "show the calling principal and its roles", "whoami")
+    _add_tenants(build, subparsers)
+    _add_principals(build, subparsers)
+    _add_keys(build, subparsers)
+    _add_roles(build, subparsers)
+    _add_experiments(build, subparsers)
+    _add_runs(build, subparsers)
+    _add_lineage(build, subparsers)
+    return parser
+
+
+def _exit_code(code: object) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs one command and returns its exit status: 0 on success, 1 when the call failed,
+    2 for a usage error (or a database schema the server refuses)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return _exit_code(exit_.code)
+    if getattr(args, "output", None) is None:
+        args.output = os.environ.get(ENV_PREFIX + "OUTPUT") or "text"
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader went away (``mlctl runs history ... | head``); nothing left to say.
+        with contextlib.suppress(OSError):
+            # Keeps the interpreter's final flush of stdout quiet.
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        return 0
+    except SystemExit as exit_:
+        return _exit_code(exit_.code)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

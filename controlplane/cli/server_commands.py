@@ -1,0 +1,222 @@
+"""``mlctl server`` and ``mlctl db``: the commands that load the server and its store."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from controlplane.config import ENV_PREFIX, Settings
+
+
+def _error(text: str, code: int) -> int:
+    print(f"error: {text}", file=sys.stderr)
+    return code
+
+
+def setting(flag: str | None, name: str, default: str | None = None) -> str | None:
+    """The flag when given, else ``$CONTROLPLANE_<name>`` when set, else the default."""
+    if flag is not None:
+        return flag
+    return os.environ.get(ENV_PREFIX + name) or default
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value).expanduser() if value else None
+
+
+def server_settings(args: argparse.Namespace) -> Settings:
+    defaults = Settings()
+    grace = setting(
+        None if args.grace_seconds is None else str(args.grace_seconds),
+        "GRACE_SECONDS",
+        str(defaults.grace_seconds),
+    )
+    try:
+        grace_seconds = float(grace or defaults.grace_seconds)
+    except ValueError:
+        raise ValueError(f"{ENV_PREFIX}GRACE_SECONDS must be a number, not {grace!r}") from None
+    return Settings(
+        listen=setting(args.listen, "LISTEN", defaults.listen) or defaults.listen,
+        data_dir=_path(setting(args.data_dir, "DATA_DIR")),
+        database_url=setting(args.database_url, "DATABASE_URL", "") or "",
+        tls_cert=_path(setting(args.tls_cert, "TLS_CERT")),
+        tls_key=_path(setting(args.tls_key, "TLS_KEY")),
+        tls_client_ca=_path(setting(args.tls_client_ca, "TLS_CLIENT_CA")),
+        log_format=setting(args.log_format, "LOG_FORMAT", defaults.log_format)
+        or defaults.log_format,
+        log_level=(
+            setting(args.log_level, "LOG_LEVEL", defaults.log_level) or defaults.log_level
+        ).upper(),
+        telemetry=setting(args.telemetry, "TELEMETRY", defaults.telemetry) or defaults.telemetry,
+        grace_seconds=grace_seconds,
+    )
+
+
+def _check(settings: Settings) -> None:
+    if settings.log_format not in ("json", "text"):
+        raise ValueError(f"log format must be json or text, not {settings.log_format!r}")
+    if not isinstance(logging.getLevelName(settings.log_level), int):
+        raise ValueError(f"unknown log level {settings.log_level!r}")
+    if settings.telemetry not in ("none", "console"):
+        raise ValueError(f"telemetry must be none or console, not {settings.telemetry!r}")
+    if bool(settings.tls_cert) != bool(settings.tls_key):
+        raise ValueError("--tls-cert and --tls-key go together")
+    if settings.tls_client_ca and not settings.tls_cert:
+        raise ValueError("--tls-client-ca needs --tls-cert and --tls-key")
+    if settings.grace_seconds < 0:
+        raise ValueError("--grace-seconds must not be negative")
+
+
+def server(args: argparse.Namespace) -> int:
+    try:
+        settings = server_settings(args)
+        _check(settings)
+    except ValueError as error:
+        return _error(str(error), 2)
+
+    from controlplane.server import logs, telemetry
+
+    logs.configure(settings.log_format, settings.log_level)
+    telemetry.configure(settings.telemetry)
+
+    from controlplane.server.app import serve
+    from controlplane.store.migrate import SchemaError
+
+    try:
+        asyncio.run(serve(settings))
+    except SchemaError as error:
+        return _error(str(error), 2)
+    except KeyboardInterrupt:  # before the signal handlers were installed
+        return 130
+    except (OSError, RuntimeError, ValueError) as error:
+        logging.getLogger("controlplane.server").debug("start failed", exc_info=True)
+        return _error(str(error) or type(error).__name__, 1)
+    return 0
+
+
+# -- db -------------------------------------------------------------------------------------
+
+
+def database_url(args: argparse.Namespace) -> str:
+    """--database-url, else the embedded database of --data-dir, else $CONTROLPLANE_DATABASE_URL,
+    else the embedded database of $CONTROLPLANE_DATA_DIR or the default data directory."""
+    if args.database_url:
+        return str(args.database_url)
+    if args.data_dir:
+        return Settings(data_dir=Path(args.data_dir).expanduser()).resolved_database_url()
+    return Settings(
+        database_url=os.environ.get(ENV_PREFIX + "DATABASE_URL", "")
+    ).resolved_database_url()
+
+
+def redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def _sqlite_path(url: str) -> Path | None:
+    from sqlalchemy.engine import make_url
+
+    from controlplane.store.db import normalize_url
+
+    parsed = make_url(normalize_url(url))
+    if not parsed.drivername.startswith("sqlite") or not parsed.database:
+        return None
+    if parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+async def _upgrade(url: str) -> tuple[str | None, bool]:
+    from controlplane.store import migrate
+    from controlplane.store.db import Database
+
+    db = Database(url)
+    try:
+        await migrate.upgrade(db)
+        return await migrate.current_revision(db)
+    finally:
+        await db.dispose()
+
+
+async def _current(url: str) -> tuple[str | None, bool]:
+    from controlplane.store import migrate
+    from controlplane.store.db import Database
+
+    db = Database(url)
+    try:
+        return await migrate.current_revision(db)
+    finally:
+        await db.dispose()
+
+
+def _db_errors() -> tuple[type[BaseException], ...]:
+    from alembic.util import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return (SQLAlchemyError, CommandError, OSError)
+
+
+def _print(args: argparse.Namespace, document: dict[str, Any], text: str) -> None:
+    if getattr(args, "output", "text") == "json":
+        import json
+
+        print(json.dumps(document, indent=2))
+    else:
+        print(text)
+
+
+def db_upgrade(args: argparse.Namespace) -> int:
+    from controlplane.store import migrate
+
+    url = database_url(args)
+    sqlite = _sqlite_path(url)
+    try:
+        if sqlite is not None:
+            sqlite.parent.mkdir(parents=True, exist_ok=True)
+        revision, _ = asyncio.run(_upgrade(url))
+    except _db_errors() as error:
+        return _error(f"cannot upgrade {redact(url)}: {error}", 1)
+    head = migrate.head_revision()
+    _print(
+        args,
+        {"database": redact(url), "current": revision, "head": head},
+        f"{redact(url)} is at revision {revision} (head)",
+    )
+    return 0 if revision == head else 1
+
+
+def db_current(args: argparse.Namespace) -> int:
+    from controlplane.store import migrate
+
+    url = database_url(args)
+    sqlite = _sqlite_path(url)
+    head = migrate.head_revision()
+    revision: str | None = None
+    if sqlite is None or sqlite.exists():
+        try:
+            revision, _ = asyncio.run(_current(url))
+        except _db_errors() as error:
+            return _error(f"cannot read {redact(url)}: {error}", 1)
+    if revision is None:
+        status = "no schema; run `mlctl db upgrade`"
+    elif revision == head:
+        status = "up to date"
+    else:
+        status = "behind head (or newer than this package); see `mlctl db upgrade`"
+    _print(
+        args,
+        {"database": redact(url), "current": revision, "head": head, "upToDate": revision == head},
+        f"database: {redact(url)}\ncurrent: {revision or '(none)'}\nhead: {head}\nstatus: {status}",
+    )
+    return 0

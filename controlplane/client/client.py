@@ -1,0 +1,320 @@
+"""The synchronous Python client."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, NamedTuple
+
+import grpc
+from google.protobuf import field_mask_pb2
+
+from controlplane.client._stubs import Metadata, Service, retrying
+from controlplane.client.errors import ApiError
+from controlplane.client.tracking import (
+    DEFAULT_FLUSH_INTERVAL,
+    DEFAULT_FLUSH_POINTS,
+    ActiveRun,
+    run_state,
+)
+from controlplane.v1 import (
+    experiment_service_pb2,
+    experiment_service_pb2_grpc,
+    metadata_service_pb2_grpc,
+    tenant_service_pb2,
+    tenant_service_pb2_grpc,
+)
+
+__all__ = ["DEFAULT_TARGET", "Client", "MetricHistory"]
+
+DEFAULT_TARGET = "127.0.0.1:7470"
+ENV_TARGET = "CONTROLPLANE_TARGET"
+ENV_TOKEN = "CONTROLPLANE_TOKEN"
+ENV_TENANT = "CONTROLPLANE_TENANT"
+ENV_TLS_CA = "CONTROLPLANE_TLS_CA"
+# The server accepts messages up to 64 MiB; so does the client.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+MAX_PAGE_SIZE = 1000
+
+
+class MetricHistory(NamedTuple):
+    """All points of one metric of a run, ordered by step then timestamp."""
+
+    steps: list[int]
+    values: list[float]
+    timestamps_ms: list[int]
+
+
+def _read_bytes(value: str | os.PathLike[str] | bytes) -> bytes:
+    return value if isinstance(value, bytes) else Path(value).read_bytes()
+
+
+def _admin_key() -> str | None:
+    """The platform administrator's key that ``mlctl server`` wrote on first start, if this
+    machine has it."""
+    from controlplane.config import default_data_dir
+
+    path = default_data_dir() / "admin.key"
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _version() -> str:
+    import controlplane
+
+    return controlplane.__version__
+
+
+class Client:
+    """A connection to a control plane server.
+
+    ``target``, ``token`` and ``tenant`` default to ``$CONTROLPLANE_TARGET`` (else
+    ``127.0.0.1:7470``), ``$CONTROLPLANE_TOKEN`` (else the ``admin.key`` a local server wrote
+    in its data directory) and ``$CONTROLPLANE_TENANT``. TLS is used when ``tls_ca`` (a PEM
+    file or its bytes) or ``tls=True`` (the system's roots) is given; ``tls_cert`` and
+    ``tls_key`` add a client certificate for servers that require one.
+
+    ``tenants``, ``metadata`` and ``experiments`` are the generated stubs, sending the token
+    with every call and raising :class:`ApiError`. ``timeout`` is the default deadline of each
+    call in seconds (None: no deadline).
+    """
+
+    def __init__(
+        self,
+        target: str | None = None,
+        token: str | None = None,
+        *,
+        tenant: str | None = None,
+        tls_ca: str | os.PathLike[str] | bytes | None = None,
+        tls: bool = False,
+        tls_cert: str | os.PathLike[str] | bytes | None = None,
+        tls_key: str | os.PathLike[str] | bytes | None = None,
+        timeout: float | None = None,
+        options: list[tuple[str, Any]] | None = None,
+    ) -> None:
+        self.target = target or os.environ.get(ENV_TARGET) or DEFAULT_TARGET
+        self.token = token or os.environ.get(ENV_TOKEN) or _admin_key()
+        tenant = tenant or os.environ.get(ENV_TENANT) or None
+        self.tenant = tenant.removeprefix("tenants/") if tenant else None
+        self.timeout = timeout
+        tls_ca = tls_ca or os.environ.get(ENV_TLS_CA) or None
+        channel_options: list[tuple[str, Any]] = [
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.primary_user_agent", f"controlplane-python/{_version()}"),
+            *(options or []),
+        ]
+        if tls or tls_ca or tls_cert:
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates=_read_bytes(tls_ca) if tls_ca else None,
+                private_key=_read_bytes(tls_key) if tls_key else None,
+                certificate_chain=_read_bytes(tls_cert) if tls_cert else None,
+            )
+            self.channel = grpc.secure_channel(self.target, credentials, options=channel_options)
+        else:
+            self.channel = grpc.insecure_channel(self.target, options=channel_options)
+        metadata = self._auth_metadata
+        self.tenants = Service(
+            tenant_service_pb2_grpc.TenantServiceStub(self.channel),  # type: ignore[no-untyped-call]
+            metadata,
+            timeout,
+        )
+        self.metadata = Service(
+            metadata_service_pb2_grpc.MetadataServiceStub(self.channel),  # type: ignore[no-untyped-call]
+            metadata,
+            timeout,
+        )
+        self.experiments = Service(
+            experiment_service_pb2_grpc.ExperimentServiceStub(self.channel),  # type: ignore[no-untyped-call]
+            metadata,
+            timeout,
+        )
+
+    def _auth_metadata(self) -> Metadata:
+        if not self.token:
+            return ()
+        return (("authorization", f"Bearer {self.token}"),)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Client(target={self.target!r}, tenant={self.tenant!r})"
+
+    # -- names --------------------------------------------------------------------------------
+
+    def _require_tenant(self) -> str:
+        if not self.tenant:
+            raise ValueError(
+                "no tenant: pass Client(tenant=...) or set CONTROLPLANE_TENANT "
+                "(or give a full resource name such as tenants/acme/experiments/churn)"
+            )
+        return self.tenant
+
+    def experiment_name(self, experiment: str) -> str:
+        """``tenants/{tenant}/experiments/{experiment}`` for an experiment id (a full name is
+        returned as it is)."""
+        if experiment.startswith("tenants/"):
+            return experiment
+        return f"tenants/{self._require_tenant()}/experiments/{experiment}"
+
+    # -- generic helpers ----------------------------------------------------------------------
+
+    def paginate(
+        self, method: Callable[[Any], Any], request: Any, field: str, *, limit: int | None = None
+    ) -> Iterator[Any]:
+        """Yields the items of every page of a List/Search RPC, for example
+        ``client.paginate(client.tenants.ListTenants, ListTenantsRequest(), "tenants")``."""
+        if limit is not None and limit <= 0:
+            return
+        request = type(request).FromString(request.SerializeToString())
+        returned = 0
+        while True:
+            response = retrying(lambda: method(request), idempotent=True)
+            for item in getattr(response, field):
+                if limit is not None and returned >= limit:
+                    return
+                returned += 1
+                yield item
+            if not response.next_page_token or (limit is not None and returned >= limit):
+                return
+            request.page_token = response.next_page_token
+
+    # -- convenience calls --------------------------------------------------------------------
+
+    def whoami(self) -> tenant_service_pb2.Caller:
+        """The calling principal and its roles."""
+        caller: tenant_service_pb2.Caller = retrying(
+            lambda: self.tenants.GetCaller(tenant_service_pb2.GetCallerRequest()), idempotent=True
+        )
+        return caller
+
+    def get_run(self, name: str) -> experiment_service_pb2.Run:
+        run: experiment_service_pb2.Run = retrying(
+            lambda: self.experiments.GetRun(experiment_service_pb2.GetRunRequest(name=name)),
+            idempotent=True,
+        )
+        return run
+
+    def set_run_state(self, name: str, state: int | str) -> experiment_service_pb2.Run:
+        """Moves a run to ``state`` (for example ``"FINISHED"`` or ``RUN_STATE_KILLED``)."""
+        request = experiment_service_pb2.UpdateRunRequest(
+            run=experiment_service_pb2.Run(name=name, state=run_state(state)),
+            update_mask=field_mask_pb2.FieldMask(paths=["state"]),
+        )
+        # Moving to the state a run is already in is accepted, so a retry is harmless.
+        run: experiment_service_pb2.Run = retrying(
+            lambda: self.experiments.UpdateRun(request), idempotent=True
+        )
+        return run
+
+    def search_runs(
+        self,
+        parent: str | None = None,
+        filter: str = "",
+        order_by: str = "",
+        page_size: int = MAX_PAGE_SIZE,
+        *,
+        limit: int | None = None,
+    ) -> Iterator[experiment_service_pb2.Run]:
+        """Yields the runs that match ``filter`` across all pages. ``parent`` is an experiment
+        (id or resource name); None searches every experiment of the client's tenant."""
+        if parent is None:
+            parent = self.experiment_name("-")
+        request = experiment_service_pb2.SearchRunsRequest(
+            parent=self.experiment_name(parent),
+            filter=filter,
+            order_by=order_by,
+            page_size=page_size,
+        )
+        yield from self.paginate(self.experiments.SearchRuns, request, "runs", limit=limit)
+
+    def get_metric_history(self, run_name: str, key: str) -> MetricHistory:
+        """Every point of metric ``key`` of a run: ``steps, values, timestamps_ms = ...``."""
+        steps: list[int] = []
+        values: list[float] = []
+        stamps: list[int] = []
+        request = experiment_service_pb2.GetMetricHistoryRequest(run=run_name, metric_key=key)
+        while True:
+            page = retrying(lambda: self.experiments.GetMetricHistory(request), idempotent=True)
+            steps.extend(page.steps)
+            values.extend(page.values)
+            stamps.extend(page.timestamps_ms)
+            if not page.next_page_token:
+                return MetricHistory(steps, values, stamps)
+            request.page_token = page.next_page_token
+
+    # -- tracking -----------------------------------------------------------------------------
+
+    def create_experiment(
+        self, experiment: str, *, display_name: str | None = None, exist_ok: bool = True
+    ) -> str:
+        """Creates an experiment (id or resource name) and returns its resource name; one that
+        already exists is fine when ``exist_ok``."""
+        name = self.experiment_name(experiment)
+        parent, _, experiment_id = name.rpartition("/experiments/")
+        request = experiment_service_pb2.CreateExperimentRequest(
+            parent=parent,
+            experiment_id=experiment_id,
+            experiment=experiment_service_pb2.Experiment(
+                display_name=experiment_id if display_name is None else display_name
+            ),
+            request_id=str(uuid.uuid4()),
+        )
+        try:
+            retrying(lambda: self.experiments.CreateExperiment(request), idempotent=True)
+        except ApiError as error:
+            if not (exist_ok and error.code == grpc.StatusCode.ALREADY_EXISTS):
+                raise
+        return name
+
+    def start_run(
+        self,
+        experiment: str,
+        run_name: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        *,
+        run_id: str | None = None,
+        flush_interval: float = DEFAULT_FLUSH_INTERVAL,
+        flush_points: int = DEFAULT_FLUSH_POINTS,
+    ) -> ActiveRun:
+        """Starts a RUNNING run in ``experiment`` (an id in the client's tenant, created when
+        missing, or a resource name) and returns it as an :class:`ActiveRun`.
+
+        ``run_name`` is the run's display name; ``run_id`` its id (generated when None).
+        Param and tag values are converted with ``str()``."""
+        parent = self.create_experiment(experiment)
+        request = experiment_service_pb2.CreateRunRequest(
+            parent=parent,
+            run=experiment_service_pb2.Run(
+                display_name=run_name or "",
+                tags={k: str(v) for k, v in (tags or {}).items()},
+            ),
+            params={k: str(v) for k, v in (params or {}).items()},
+            run_id=run_id or "",
+            # The same request_id on every attempt: a retried create returns the first run.
+            request_id=str(uuid.uuid4()),
+        )
+        run: experiment_service_pb2.Run = retrying(
+            lambda: self.experiments.CreateRun(request), idempotent=True
+        )
+        return ActiveRun(self, run, flush_interval=flush_interval, flush_points=flush_points)
