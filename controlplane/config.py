@@ -12,7 +12,9 @@ ENV_PREFIX = "CONTROLPLANE_"
 
 
 def default_data_dir() -> Path:
-    return Path(os.environ.get(f"{ENV_PREFIX}DATA_DIR") or platformdirs.user_data_dir("controlplane"))
+    return Path(
+        os.environ.get(f"{ENV_PREFIX}DATA_DIR") or platformdirs.user_data_dir("controlplane")
+    )
 
 
 @dataclass

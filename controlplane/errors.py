@@ -5,7 +5,7 @@ INTERNAL with a generic message)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, Self
 
 import grpc
 
@@ -36,7 +36,7 @@ class InvalidArgument(ControlPlaneError):
     reason = "INVALID_ARGUMENT"
 
     @classmethod
-    def for_field(cls, field_path: str, description: str) -> InvalidArgument:
+    def for_field(cls, field_path: str, description: str) -> Self:
         return cls(f"{field_path}: {description}", [FieldViolation(field_path, description)])
 
 

@@ -84,7 +84,9 @@ async def _drop_pg_database(name: str) -> None:
 
 
 @pytest.fixture(scope="session")
-async def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
     backend = request.param
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'controlplane.db'}"
@@ -102,13 +104,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(scope="session")
-async def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RunningServer]:
+async def server(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[RunningServer]:
     data_dir: Path = tmp_path_factory.mktemp("data")
     if database_url.startswith("postgresql"):
         db = Database(database_url)
         await migrate.upgrade(db)  # PostgreSQL is upgraded explicitly, as `mlctl db upgrade` does
         await db.dispose()
-    running = await start(Settings(listen="127.0.0.1:0", data_dir=data_dir, database_url=database_url))
+    running = await start(
+        Settings(listen="127.0.0.1:0", data_dir=data_dir, database_url=database_url)
+    )
     assert running.admin_key, "an empty store must create the platform administrator"
     try:
         yield running
@@ -148,7 +154,9 @@ async def make_tenant(admin: Api, channel: grpc.aio.Channel, prefix: str = "t") 
     parent = f"tenants/{tenant_id}"
     await admin.call(
         admin.tenants.CreateTenant,
-        tenant_service_pb2.CreateTenantRequest(tenant_id=tenant_id, tenant=tenant_service_pb2.Tenant(display_name=tenant_id)),
+        tenant_service_pb2.CreateTenantRequest(
+            tenant_id=tenant_id, tenant=tenant_service_pb2.Tenant(display_name=tenant_id)
+        ),
     )
     callers: dict[str, Api] = {}
     for role_name, role in [*ROLES.items(), ("none", None)]:
@@ -157,13 +165,17 @@ async def make_tenant(admin: Api, channel: grpc.aio.Channel, prefix: str = "t") 
             tenant_service_pb2.CreatePrincipalRequest(parent=parent, principal_id=role_name),
         )
         key = await admin.call(
-            admin.tenants.CreateApiKey, tenant_service_pb2.CreateApiKeyRequest(parent=principal.name)
+            admin.tenants.CreateApiKey,
+            tenant_service_pb2.CreateApiKeyRequest(parent=principal.name),
         )
         if role is not None:
             await admin.call(
                 admin.tenants.CreateRoleBinding,
                 tenant_service_pb2.CreateRoleBindingRequest(
-                    parent=parent, role_binding=tenant_service_pb2.RoleBinding(principal=principal.name, role=role)
+                    parent=parent,
+                    role_binding=tenant_service_pb2.RoleBinding(
+                        principal=principal.name, role=role
+                    ),
                 ),
             )
         callers[role_name] = Api(channel, key.secret, principal.name)

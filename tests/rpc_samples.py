@@ -53,11 +53,14 @@ SAMPLES: dict[str, Sample] = {
         tenant=tn.Tenant(name=r.tenant, display_name="renamed"), update_mask=_mask("display_name")
     ),
     "DeleteTenant": lambda r: tn.DeleteTenantRequest(name=r.tenant),
-    "CreatePrincipal": lambda r: tn.CreatePrincipalRequest(parent=r.tenant, principal_id=f"p{uuid.uuid4().hex[:8]}"),
+    "CreatePrincipal": lambda r: tn.CreatePrincipalRequest(
+        parent=r.tenant, principal_id=f"p{uuid.uuid4().hex[:8]}"
+    ),
     "GetPrincipal": lambda r: tn.GetPrincipalRequest(name=r.principal),
     "ListPrincipals": lambda r: tn.ListPrincipalsRequest(parent=r.tenant),
     "UpdatePrincipal": lambda r: tn.UpdatePrincipalRequest(
-        principal=tn.Principal(name=r.principal, display_name="renamed"), update_mask=_mask("display_name")
+        principal=tn.Principal(name=r.principal, display_name="renamed"),
+        update_mask=_mask("display_name"),
     ),
     "DeletePrincipal": lambda r: tn.DeletePrincipalRequest(name=r.principal),
     "CreateApiKey": lambda r: tn.CreateApiKeyRequest(parent=r.principal),
@@ -70,25 +73,34 @@ SAMPLES: dict[str, Sample] = {
     "DeleteRoleBinding": lambda r: tn.DeleteRoleBindingRequest(name=r.role_binding),
     "GetCaller": lambda r: tn.GetCallerRequest(),
     # MetadataService
-    "CreateArtifact": lambda r: md.CreateArtifactRequest(parent=r.tenant, artifact=md.Artifact(type="Dataset")),
+    "CreateArtifact": lambda r: md.CreateArtifactRequest(
+        parent=r.tenant, artifact=md.Artifact(type="Dataset")
+    ),
     "GetArtifact": lambda r: md.GetArtifactRequest(name=r.artifact),
     "ListArtifacts": lambda r: md.ListArtifactsRequest(parent=r.tenant),
     "UpdateArtifact": lambda r: md.UpdateArtifactRequest(
-        artifact=md.Artifact(name=r.artifact, display_name="renamed"), update_mask=_mask("display_name")
+        artifact=md.Artifact(name=r.artifact, display_name="renamed"),
+        update_mask=_mask("display_name"),
     ),
     "DeleteArtifact": lambda r: md.DeleteArtifactRequest(name=r.artifact),
-    "CreateExecution": lambda r: md.CreateExecutionRequest(parent=r.tenant, execution=md.Execution(type="Trainer")),
+    "CreateExecution": lambda r: md.CreateExecutionRequest(
+        parent=r.tenant, execution=md.Execution(type="Trainer")
+    ),
     "GetExecution": lambda r: md.GetExecutionRequest(name=r.execution),
     "ListExecutions": lambda r: md.ListExecutionsRequest(parent=r.tenant),
     "UpdateExecution": lambda r: md.UpdateExecutionRequest(
-        execution=md.Execution(name=r.execution, display_name="renamed"), update_mask=_mask("display_name")
+        execution=md.Execution(name=r.execution, display_name="renamed"),
+        update_mask=_mask("display_name"),
     ),
     "DeleteExecution": lambda r: md.DeleteExecutionRequest(name=r.execution),
-    "CreateContext": lambda r: md.CreateContextRequest(parent=r.tenant, context=md.Context(type="Project")),
+    "CreateContext": lambda r: md.CreateContextRequest(
+        parent=r.tenant, context=md.Context(type="Project")
+    ),
     "GetContext": lambda r: md.GetContextRequest(name=r.context),
     "ListContexts": lambda r: md.ListContextsRequest(parent=r.tenant),
     "UpdateContext": lambda r: md.UpdateContextRequest(
-        context=md.Context(name=r.context, display_name="renamed"), update_mask=_mask("display_name")
+        context=md.Context(name=r.context, display_name="renamed"),
+        update_mask=_mask("display_name"),
     ),
     "DeleteContext": lambda r: md.DeleteContextRequest(name=r.context),
     "AddContextArtifactsAndExecutions": lambda r: md.AddContextArtifactsAndExecutionsRequest(
@@ -103,7 +115,8 @@ SAMPLES: dict[str, Sample] = {
     "GetExperiment": lambda r: ex.GetExperimentRequest(name=r.experiment),
     "ListExperiments": lambda r: ex.ListExperimentsRequest(parent=r.tenant),
     "UpdateExperiment": lambda r: ex.UpdateExperimentRequest(
-        experiment=ex.Experiment(name=r.experiment, display_name="renamed"), update_mask=_mask("display_name")
+        experiment=ex.Experiment(name=r.experiment, display_name="renamed"),
+        update_mask=_mask("display_name"),
     ),
     "DeleteExperiment": lambda r: ex.DeleteExperimentRequest(name=r.experiment),
     "CreateRun": lambda r: ex.CreateRunRequest(parent=r.experiment),
@@ -142,34 +155,48 @@ async def populate(world: Any) -> Resources:
     admin = world["admin"]
     tenant = world.name
     experiment = await admin.call(
-        admin.experiments.CreateExperiment, ex.CreateExperimentRequest(parent=tenant, experiment_id="exp")
+        admin.experiments.CreateExperiment,
+        ex.CreateExperimentRequest(parent=tenant, experiment_id="exp"),
     )
-    run = await admin.call(admin.experiments.CreateRun, ex.CreateRunRequest(parent=experiment.name, run_id="run"))
+    run = await admin.call(
+        admin.experiments.CreateRun, ex.CreateRunRequest(parent=experiment.name, run_id="run")
+    )
     await admin.call(
         admin.experiments.LogMetricBatch,
-        ex.LogMetricBatchRequest(run=run.name, batch=common_pb2.MetricBatch(keys=["m"], key_index=[0], values=[1.0])),
+        ex.LogMetricBatchRequest(
+            run=run.name, batch=common_pb2.MetricBatch(keys=["m"], key_index=[0], values=[1.0])
+        ),
     )
     artifact = await admin.call(
         admin.metadata.CreateArtifact,
-        md.CreateArtifactRequest(parent=tenant, artifact_id="art", artifact=md.Artifact(type="Dataset")),
+        md.CreateArtifactRequest(
+            parent=tenant, artifact_id="art", artifact=md.Artifact(type="Dataset")
+        ),
     )
     execution = await admin.call(
         admin.metadata.CreateExecution,
-        md.CreateExecutionRequest(parent=tenant, execution_id="exe", execution=md.Execution(type="Trainer")),
+        md.CreateExecutionRequest(
+            parent=tenant, execution_id="exe", execution=md.Execution(type="Trainer")
+        ),
     )
     context = await admin.call(
         admin.metadata.CreateContext,
-        md.CreateContextRequest(parent=tenant, context_id="ctx", context=md.Context(type="Project")),
+        md.CreateContextRequest(
+            parent=tenant, context_id="ctx", context=md.Context(type="Project")
+        ),
     )
     # A principal that is nobody's caller, so deleting it (or its key) breaks no test identity.
     subject = await admin.call(
-        admin.tenants.CreatePrincipal, tn.CreatePrincipalRequest(parent=tenant, principal_id="subject")
+        admin.tenants.CreatePrincipal,
+        tn.CreatePrincipalRequest(parent=tenant, principal_id="subject"),
     )
     principal = subject.name
     key = await admin.call(admin.tenants.CreateApiKey, tn.CreateApiKeyRequest(parent=principal))
     binding = await admin.call(
         admin.tenants.CreateRoleBinding,
-        tn.CreateRoleBindingRequest(parent=tenant, role_binding=tn.RoleBinding(principal=principal, role=tn.ROLE_VIEWER)),
+        tn.CreateRoleBindingRequest(
+            parent=tenant, role_binding=tn.RoleBinding(principal=principal, role=tn.ROLE_VIEWER)
+        ),
     )
     return Resources(
         tenant=tenant,

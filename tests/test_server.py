@@ -30,12 +30,32 @@ BUF = ROOT / "node_modules" / ".bin" / "buf"
 @pytest.mark.parametrize(
     ("error", "code", "reason"),
     [
-        (errors.InvalidArgument.for_field("a.b", "bad"), grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT"),
-        (errors.InvalidPageToken.for_field("page_token", "bad"), grpc.StatusCode.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN"),
-        (errors.RequestIdReused.for_field("request_id", "bad"), grpc.StatusCode.INVALID_ARGUMENT, "REQUEST_ID_REUSED"),
+        (
+            errors.InvalidArgument.for_field("a.b", "bad"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            errors.InvalidPageToken.for_field("page_token", "bad"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "INVALID_PAGE_TOKEN",
+        ),
+        (
+            errors.RequestIdReused.for_field("request_id", "bad"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "REQUEST_ID_REUSED",
+        ),
         (errors.NotFound.resource("tenants/a"), grpc.StatusCode.NOT_FOUND, "NOT_FOUND"),
-        (errors.AlreadyExists.resource("tenants/a"), grpc.StatusCode.ALREADY_EXISTS, "ALREADY_EXISTS"),
-        (errors.FailedPrecondition("no"), grpc.StatusCode.FAILED_PRECONDITION, "FAILED_PRECONDITION"),
+        (
+            errors.AlreadyExists.resource("tenants/a"),
+            grpc.StatusCode.ALREADY_EXISTS,
+            "ALREADY_EXISTS",
+        ),
+        (
+            errors.FailedPrecondition("no"),
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "FAILED_PRECONDITION",
+        ),
         (errors.ParamAlreadySet("no"), grpc.StatusCode.FAILED_PRECONDITION, "PARAM_ALREADY_SET"),
         (errors.EtagMismatch.resource("tenants/a"), grpc.StatusCode.ABORTED, "ETAG_MISMATCH"),
         (errors.Conflict("race"), grpc.StatusCode.ABORTED, "CONFLICT"),
@@ -43,11 +63,15 @@ BUF = ROOT / "node_modules" / ".bin" / "buf"
         (errors.Unauthenticated("who"), grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED"),
     ],
 )
-def test_domain_errors_map_to_status_with_error_info(error: errors.ControlPlaneError, code: grpc.StatusCode, reason: str) -> None:
+def test_domain_errors_map_to_status_with_error_info(
+    error: errors.ControlPlaneError, code: grpc.StatusCode, reason: str
+) -> None:
     status = to_status(error)
     assert status.code == code
     assert status.details == error.message
-    decoded = rpc_status.status_pb2.Status.FromString(dict(status.trailing_metadata)["grpc-status-details-bin"])
+    decoded = rpc_status.status_pb2.Status.FromString(
+        dict(status.trailing_metadata)["grpc-status-details-bin"]
+    )
     info = error_details_pb2.ErrorInfo()
     assert decoded.details[0].Unpack(info)
     assert (info.reason, info.domain) == (reason, "controlplane.dev")
@@ -66,7 +90,11 @@ async def failing_server() -> AsyncIterator[int]:
 
     server = grpc.aio.server(interceptors=[ErrorInterceptor()])
     server.add_generic_rpc_handlers(
-        [grpc.method_handlers_generic_handler("test.Boom", {"Explode": grpc.unary_unary_rpc_method_handler(explode)})]
+        [
+            grpc.method_handlers_generic_handler(
+                "test.Boom", {"Explode": grpc.unary_unary_rpc_method_handler(explode)}
+            )
+        ]
     )
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
@@ -74,7 +102,9 @@ async def failing_server() -> AsyncIterator[int]:
     await server.stop(0)
 
 
-async def test_unexpected_errors_are_internal_with_a_generic_message(failing_server: int, caplog: pytest.LogCaptureFixture) -> None:
+async def test_unexpected_errors_are_internal_with_a_generic_message(
+    failing_server: int, caplog: pytest.LogCaptureFixture
+) -> None:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{failing_server}") as channel:
         call = channel.unary_unary("/test.Boom/Explode")
         with caplog.at_level(logging.ERROR), pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -85,7 +115,9 @@ async def test_unexpected_errors_are_internal_with_a_generic_message(failing_ser
     assert "hunter2" in caplog.text  # the detail is in the log, not on the wire
 
 
-async def test_health_service_reports_serving_without_credentials(channel: grpc.aio.Channel) -> None:
+async def test_health_service_reports_serving_without_credentials(
+    channel: grpc.aio.Channel,
+) -> None:
     stub = health_pb2_grpc.HealthStub(channel)
     for service in ("", "controlplane.v1.ExperimentService"):
         response = await stub.Check(health_pb2.HealthCheckRequest(service=service))
@@ -95,42 +127,109 @@ async def test_health_service_reports_serving_without_credentials(channel: grpc.
 async def _buf_curl(*args: str) -> str:
     assert BUF.exists(), "run `npm ci` first: the buf CLI comes from npm (@bufbuild/buf)"
     process = await asyncio.create_subprocess_exec(
-        str(BUF), "curl", "--protocol", "grpc", "--http2-prior-knowledge",
-        "--reflect-protocol", "grpc-v1alpha", *args,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        str(BUF),
+        "curl",
+        "--protocol",
+        "grpc",
+        "--http2-prior-knowledge",
+        "--reflect-protocol",
+        "grpc-v1alpha",
+        *args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode == 0, err.decode()
     return out.decode()
 
 
-async def test_buf_curl_lists_services_by_reflection_and_calls_an_rpc(server: RunningServer) -> None:
+async def test_buf_curl_lists_services_by_reflection_and_calls_an_rpc(
+    server: RunningServer,
+) -> None:
     base = f"http://127.0.0.1:{server.port}"
     listed = await _buf_curl("--list-methods", base)
     assert "controlplane.v1.ExperimentService/SearchRuns" in listed
     assert "controlplane.v1.TenantService/GetCaller" in listed
     assert "controlplane.v1.MetadataService/QueryLineageSubgraph" in listed
     answer = await _buf_curl(
-        "-H", f"authorization: Bearer {server.admin_key}", "-d", "{}", f"{base}/controlplane.v1.TenantService/GetCaller"
+        "-H",
+        f"authorization: Bearer {server.admin_key}",
+        "-d",
+        "{}",
+        f"{base}/controlplane.v1.TenantService/GetCaller",
     )
-    assert json.loads(answer) == {"principal": "tenants/platform/principals/admin", "roles": ["ROLE_PLATFORM_ADMIN"]}
+    assert json.loads(answer) == {
+        "principal": "tenants/platform/principals/admin",
+        "roles": ["ROLE_PLATFORM_ADMIN"],
+    }
 
 
-def _certificate(directory: Path, name: str, *, signer: tuple[Path, Path] | None = None) -> tuple[Path, Path]:
+def _certificate(
+    directory: Path, name: str, *, signer: tuple[Path, Path] | None = None
+) -> tuple[Path, Path]:
     key, cert = directory / f"{name}.key", directory / f"{name}.crt"
     subject = ["-subj", f"/CN={name}"]
     if signer is None:
         subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", *subject,
-             "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-            check=True, capture_output=True,
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                *subject,
+                "-addext",
+                "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                "-keyout",
+                str(key),
+                "-out",
+                str(cert),
+            ],
+            check=True,
+            capture_output=True,
         )
         return key, cert
     csr = directory / f"{name}.csr"
-    subprocess.run(["openssl", "req", "-new", "-newkey", "rsa:2048", "-nodes", *subject,
-                    "-keyout", str(key), "-out", str(csr)], check=True, capture_output=True)
-    subprocess.run(["openssl", "x509", "-req", "-in", str(csr), "-CA", str(signer[1]), "-CAkey", str(signer[0]),
-                    "-CAcreateserial", "-days", "2", "-out", str(cert)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-new",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            *subject,
+            "-keyout",
+            str(key),
+            "-out",
+            str(csr),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            "openssl",
+            "x509",
+            "-req",
+            "-in",
+            str(csr),
+            "-CA",
+            str(signer[1]),
+            "-CAkey",
+            str(signer[0]),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return key, cert
 
 
@@ -138,10 +237,15 @@ async def test_tls_and_mutual_tls(tmp_path: Path) -> None:
     server_key, server_cert = _certificate(tmp_path, "server")
     ca_key, ca_cert = _certificate(tmp_path, "client-ca")
     client_key, client_cert = _certificate(tmp_path, "client", signer=(ca_key, ca_cert))
-    running = await start(Settings(
-        listen="127.0.0.1:0", data_dir=tmp_path / "data", tls_cert=server_cert, tls_key=server_key,
-        tls_client_ca=ca_cert,
-    ))
+    running = await start(
+        Settings(
+            listen="127.0.0.1:0",
+            data_dir=tmp_path / "data",
+            tls_cert=server_cert,
+            tls_key=server_key,
+            tls_client_ca=ca_cert,
+        )
+    )
     try:
         target = f"127.0.0.1:{running.port}"
         auth = [("authorization", f"Bearer {running.admin_key}")]
@@ -149,15 +253,23 @@ async def test_tls_and_mutual_tls(tmp_path: Path) -> None:
             server_cert.read_bytes(), client_key.read_bytes(), client_cert.read_bytes()
         )
         async with grpc.aio.secure_channel(target, with_client_cert) as channel:
-            caller = await tn_grpc.TenantServiceStub(channel).GetCaller(tn.GetCallerRequest(), metadata=auth)
+            caller = await tn_grpc.TenantServiceStub(channel).GetCaller(
+                tn.GetCallerRequest(), metadata=auth
+            )
             assert caller.principal == "tenants/platform/principals/admin"
-        async with grpc.aio.secure_channel(target, grpc.ssl_channel_credentials(server_cert.read_bytes())) as channel:
+        async with grpc.aio.secure_channel(
+            target, grpc.ssl_channel_credentials(server_cert.read_bytes())
+        ) as channel:
             with pytest.raises(grpc.aio.AioRpcError) as caught:
-                await tn_grpc.TenantServiceStub(channel).GetCaller(tn.GetCallerRequest(), metadata=auth, timeout=5)
+                await tn_grpc.TenantServiceStub(channel).GetCaller(
+                    tn.GetCallerRequest(), metadata=auth, timeout=5
+                )
             assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
         async with grpc.aio.insecure_channel(target) as channel:
             with pytest.raises(grpc.aio.AioRpcError) as caught:
-                await tn_grpc.TenantServiceStub(channel).GetCaller(tn.GetCallerRequest(), metadata=auth, timeout=5)
+                await tn_grpc.TenantServiceStub(channel).GetCaller(
+                    tn.GetCallerRequest(), metadata=auth, timeout=5
+                )
             assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:
         await running.stop(0)

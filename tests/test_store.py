@@ -86,7 +86,11 @@ async def migrated(empty_db: Database) -> Database:
 async def _add_experiment(db: Database, tenant: str, experiment_id: str) -> None:
     with tenant_scope(tenant):
         async with db.write() as unit:
-            unit.session.add(Experiment(tenant_id=tenant, experiment_id=experiment_id, create_time=0, update_time=0))
+            unit.session.add(
+                Experiment(
+                    tenant_id=tenant, experiment_id=experiment_id, create_time=0, update_time=0
+                )
+            )
             unit.audit(f"tenants/{tenant}/experiments/{experiment_id}")
 
 
@@ -109,7 +113,9 @@ async def test_query_without_a_tenant_fails_loudly(migrated: Database) -> None:
 async def test_writing_a_row_of_another_tenant_is_refused(migrated: Database) -> None:
     with tenant_scope("a"), pytest.raises(TenancyViolation):
         async with migrated.write() as unit:
-            unit.session.add(Experiment(tenant_id="b", experiment_id="y", create_time=0, update_time=0))
+            unit.session.add(
+                Experiment(tenant_id="b", experiment_id="y", create_time=0, update_time=0)
+            )
             unit.audit("x")
     with platform_scope():
         async with migrated.read() as session:
@@ -119,17 +125,22 @@ async def test_writing_a_row_of_another_tenant_is_refused(migrated: Database) ->
 async def test_a_mutation_without_an_audit_record_cannot_commit(migrated: Database) -> None:
     with tenant_scope("a"), pytest.raises(RuntimeError, match="audit"):
         async with migrated.write() as unit:
-            unit.session.add(Experiment(tenant_id="a", experiment_id="z", create_time=0, update_time=0))
+            unit.session.add(
+                Experiment(tenant_id="a", experiment_id="z", create_time=0, update_time=0)
+            )
     with tenant_scope("a"):
         async with migrated.read() as session:
             assert (await session.scalars(select(Experiment))).all() == []
 
 
-async def test_every_mutation_is_audited_with_its_request_id(world: TenantWorld, server: object) -> None:
+async def test_every_mutation_is_audited_with_its_request_id(
+    world: TenantWorld, server: object
+) -> None:
     editor = world["editor"]
     request_id = str(uuid.uuid4())
     created = await editor.call(
-        editor.experiments.CreateExperiment, ex.CreateExperimentRequest(parent=world.name, request_id=request_id)
+        editor.experiments.CreateExperiment,
+        ex.CreateExperimentRequest(parent=world.name, request_id=request_id),
     )
     header_id = uuid.uuid4().hex
     await editor.experiments.UpdateExperiment(
@@ -139,8 +150,13 @@ async def test_every_mutation_is_audited_with_its_request_id(world: TenantWorld,
     db: Database = server.services.db  # type: ignore[attr-defined]
     with tenant_scope(world.tenant_id):
         async with db.read() as session:
-            events = (await session.scalars(
-                select(AuditEvent).where(AuditEvent.resource == created.name).order_by(AuditEvent.pk))).all()
+            events = (
+                await session.scalars(
+                    select(AuditEvent)
+                    .where(AuditEvent.resource == created.name)
+                    .order_by(AuditEvent.pk)
+                )
+            ).all()
     assert [(e.method, e.request_id, e.principal) for e in events] == [
         ("CreateExperiment", request_id, editor.principal),
         ("UpdateExperiment", header_id, editor.principal),

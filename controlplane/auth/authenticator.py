@@ -45,7 +45,11 @@ class Authenticator:
         digest = hashlib.sha256(token.encode()).digest()
         cached = self._cache.get(digest)
         now = time.monotonic()
-        if cached is not None and cached[1] > now and (cached[2] is None or cached[2] > clock.now_us()):
+        if (
+            cached is not None
+            and cached[1] > now
+            and (cached[2] is None or cached[2] > clock.now_us())
+        ):
             return cached[0]
         identity, expire_time = await self._lookup(token)
         self._cache[digest] = (identity, now + self.ttl, expire_time)

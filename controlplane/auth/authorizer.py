@@ -68,7 +68,11 @@ class Authorizer:
                 ).all()
         grouping = sorted(
             {
-                (PRINCIPAL.format(tenant, principal), _role_subject(role), binding_domain(tenant, role))
+                (
+                    PRINCIPAL.format(tenant, principal),
+                    _role_subject(role),
+                    binding_domain(tenant, role),
+                )
                 for tenant, principal, role in rows
             }
         )
@@ -113,16 +117,20 @@ class Authorizer:
         return sorted(role for role in ROLE_PERMISSIONS if _role_subject(role) in names)
 
     def is_platform_admin(self, principal: str) -> bool:
-        return _role_subject(tenant_pb.ROLE_PLATFORM_ADMIN) in self._enforcer.get_roles_for_user_in_domain(
-            principal, ANY_TENANT
-        )
+        return _role_subject(
+            tenant_pb.ROLE_PLATFORM_ADMIN
+        ) in self._enforcer.get_roles_for_user_in_domain(principal, ANY_TENANT)
 
     def grant(self, principal: str, tenant: str, role: int) -> None:
-        self._enforcer.add_grouping_policy(principal, _role_subject(role), binding_domain(tenant, role))
+        self._enforcer.add_grouping_policy(
+            principal, _role_subject(role), binding_domain(tenant, role)
+        )
         self._cache.clear()
 
     def revoke(self, principal: str, tenant: str, role: int) -> None:
-        self._enforcer.remove_grouping_policy(principal, _role_subject(role), binding_domain(tenant, role))
+        self._enforcer.remove_grouping_policy(
+            principal, _role_subject(role), binding_domain(tenant, role)
+        )
         self._cache.clear()
 
     def forget_principal(self, principal: str) -> None:

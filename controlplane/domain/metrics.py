@@ -55,7 +55,8 @@ def decode_batch(batch: common_pb2.MetricBatch, field: str = "batch") -> list[Ke
     for name, column in (("steps", batch.steps), ("timestamps_ms", batch.timestamps_ms)):
         if len(column) not in (0, count):
             raise InvalidArgument.for_field(
-                f"{field}.{name}", f"has {len(column)} entries for {count} values (or leave it empty)"
+                f"{field}.{name}",
+                f"has {len(column)} entries for {count} values (or leave it empty)",
             )
     values = np.fromiter(batch.values, dtype=np.float64, count=count)
     if np.isinf(values).any():
@@ -80,7 +81,9 @@ def decode_batch(batch: common_pb2.MetricBatch, field: str = "batch") -> list[Ke
     bounds = np.flatnonzero(np.diff(sorted_index)) + 1
     groups = np.split(order, bounds)
     return [
-        KeyPoints(batch.keys[int(key_index[group[0]])], steps[group], values[group], timestamps[group])
+        KeyPoints(
+            batch.keys[int(key_index[group[0]])], steps[group], values[group], timestamps[group]
+        )
         for group in groups
     ]
 

@@ -69,7 +69,9 @@ def check_etag(sent: str, version: int, name: str) -> None:
         raise EtagMismatch.resource(name)
 
 
-def update_paths(paths: list[str], allowed: tuple[str, ...], field: str = "update_mask") -> set[str]:
+def update_paths(
+    paths: list[str], allowed: tuple[str, ...], field: str = "update_mask"
+) -> set[str]:
     """The fields an Update touches: the mask's paths, or every mutable field when empty."""
     if not paths:
         return set(allowed)

@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -16,7 +17,11 @@ from controlplane.auth.authenticator import Authenticator
 from controlplane.auth.authorizer import Authorizer
 from controlplane.config import Settings
 from controlplane.server import bootstrap
-from controlplane.server.interceptors import AccessInterceptor, ErrorInterceptor, TelemetryInterceptor
+from controlplane.server.interceptors import (
+    AccessInterceptor,
+    ErrorInterceptor,
+    TelemetryInterceptor,
+)
 from controlplane.server.methods import services
 from controlplane.services.base import Services
 from controlplane.services.experiments import ExperimentService
@@ -25,7 +30,15 @@ from controlplane.services.tenants import TenantService
 from controlplane.store import migrate
 from controlplane.store.db import Database
 from controlplane.store.pagination import PageTokens
-from controlplane.v1 import experiment_service_pb2_grpc, metadata_service_pb2_grpc, tenant_service_pb2_grpc
+from controlplane.v1 import (
+    experiment_service_pb2_grpc,
+    metadata_service_pb2_grpc,
+    tenant_service_pb2_grpc,
+)
+
+if TYPE_CHECKING:
+    # grpc_health-stubs lacks the asyncio servicer (health.aio is grpc_health.v1._async).
+    from grpc_health.v1._async import HealthServicer as AsyncHealthServicer
 
 log = logging.getLogger("controlplane.server")
 
@@ -37,7 +50,7 @@ class RunningServer:
     server: grpc.aio.Server
     port: int
     services: Services
-    health: health.aio.HealthServicer
+    health: AsyncHealthServicer
     admin_key: str | None
 
     async def stop(self, grace: float | None = 5.0) -> None:
@@ -88,29 +101,46 @@ async def start(settings: Settings) -> RunningServer:
     )
     tenant_service_pb2_grpc.add_TenantServiceServicer_to_server(TenantService(shared), server)
     metadata_service_pb2_grpc.add_MetadataServiceServicer_to_server(MetadataService(shared), server)
-    experiment_service_pb2_grpc.add_ExperimentServiceServicer_to_server(ExperimentService(shared), server)
+    experiment_service_pb2_grpc.add_ExperimentServiceServicer_to_server(
+        ExperimentService(shared), server
+    )
 
-    health_servicer = health.aio.HealthServicer()
+    # grpc_health-stubs has no health.aio (the asyncio servicer); it exists at runtime.
+    health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [svc.full_name for svc in services()]
     for name in ["", *names]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection(
-        [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server
+        [
+            *names,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ],
+        server,
     )
 
-    credentials = _credentials(settings)
-    port = (
-        server.add_secure_port(settings.listen, credentials)
-        if credentials
-        else server.add_insecure_port(settings.listen)
-    )
-    await server.start()
+    try:
+        credentials = _credentials(settings)
+        port = (
+            server.add_secure_port(settings.listen, credentials)
+            if credentials
+            else server.add_insecure_port(settings.listen)
+        )
+        await server.start()
+    except BaseException:  # a port in use, unreadable certificates: leave nothing open
+        await server.stop(None)
+        await db.dispose()
+        raise
     authorizer.start()
     log.info(
         "serving",
-        extra={"listen": settings.listen, "port": port, "tls": credentials is not None,
-               "database": db.url.split("://", 1)[0]},
+        extra={
+            "listen": settings.listen,
+            "port": port,
+            "tls": credentials is not None,
+            "database": db.url.split("://", 1)[0],
+        },
     )
     return RunningServer(server, port, shared, health_servicer, admin_key)
 
@@ -126,7 +156,9 @@ async def serve(settings: Settings) -> None:
             file=sys.stdout,
             flush=True,
         )
-    print(f"controlplane listening on {settings.listen.rsplit(':', 1)[0]}:{running.port}", flush=True)
+    print(
+        f"controlplane listening on {settings.listen.rsplit(':', 1)[0]}:{running.port}", flush=True
+    )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -63,13 +63,19 @@ async def ensure_platform_admin(db: Database, key_path: Path) -> str | None:
         token = call_info.set(CallInfo("system", "Bootstrap", new_id()))
         try:
             async with db.write() as unit:
-                await store.create_tenant(unit.session, PLATFORM_TENANT, "Platform", "The platform's own principals.")
+                await store.create_tenant(
+                    unit.session, PLATFORM_TENANT, "Platform", "The platform's own principals."
+                )
                 principal = await store.create_principal(
                     unit.session, ADMIN_PRINCIPAL, "Platform administrator", pb.Principal.KIND_USER
                 )
-                await store.create_role_binding(unit.session, new_id(), principal, pb.ROLE_PLATFORM_ADMIN)
+                await store.create_role_binding(
+                    unit.session, new_id(), principal, pb.ROLE_PLATFORM_ADMIN
+                )
                 key, secret = await store.create_api_key(unit.session, principal, "bootstrap", None)
-                unit.audit(principal_name, action="bootstrap", api_key=key.key_id, at=clock.now_us())
+                unit.audit(
+                    principal_name, action="bootstrap", api_key=key.key_id, at=clock.now_us()
+                )
         finally:
             call_info.reset(token)
     write_secret(key_path, secret)

@@ -16,14 +16,18 @@ INTERNAL_MESSAGE = "internal error; the server log has the details"
 def to_status(error: ControlPlaneError) -> grpc.Status:
     details = []
     info = any_pb2.Any()
-    info.Pack(error_details_pb2.ErrorInfo(reason=error.reason, domain=DOMAIN, metadata=error.metadata))
+    info.Pack(
+        error_details_pb2.ErrorInfo(reason=error.reason, domain=DOMAIN, metadata=error.metadata)
+    )
     details.append(info)
     if error.violations:
         bad_request = any_pb2.Any()
         bad_request.Pack(
             error_details_pb2.BadRequest(
                 field_violations=[
-                    error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                    error_details_pb2.BadRequest.FieldViolation(
+                        field=v.field, description=v.description
+                    )
                     for v in error.violations
                 ]
             )

@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import grpc
 from opentelemetry import metrics, trace
@@ -25,8 +25,17 @@ from controlplane.auth.authorizer import Authorizer
 from controlplane.errors import ControlPlaneError, InvalidArgument, NotFound, PermissionDenied
 from controlplane.server import errors
 from controlplane.server.methods import Method, method_table
+from controlplane.services._typing import ServicerContext
 from controlplane.store.db import CallInfo, call_info
 from controlplane.store.tenancy import set_tenant
+
+if TYPE_CHECKING:
+    # grpc-stubs makes these generic; the interceptors handle every message type.
+    Handler: TypeAlias = grpc.RpcMethodHandler[Any, Any]
+    ServerInterceptor: TypeAlias = grpc.aio.ServerInterceptor[Any, Any]
+else:
+    Handler = grpc.RpcMethodHandler
+    ServerInterceptor = grpc.aio.ServerInterceptor
 
 log = logging.getLogger("controlplane.rpc")
 
@@ -35,40 +44,51 @@ Behavior = Callable[..., Any]
 OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerReflection/")
 
 
-def _wrap(handler: grpc.RpcMethodHandler, around: Callable[[Behavior, bool], Behavior]) -> grpc.RpcMethodHandler:
+def _wrap(handler: Handler, around: Callable[[Behavior, bool], Behavior]) -> Handler:
     """Rebuilds ``handler`` with its behaviour passed through ``around(behaviour, streaming)``."""
     if handler.unary_unary:
         return grpc.unary_unary_rpc_method_handler(
-            around(handler.unary_unary, False), handler.request_deserializer, handler.response_serializer
+            around(handler.unary_unary, False),
+            handler.request_deserializer,
+            handler.response_serializer,
         )
     if handler.stream_unary:
         return grpc.stream_unary_rpc_method_handler(
-            around(handler.stream_unary, False), handler.request_deserializer, handler.response_serializer
+            around(handler.stream_unary, False),
+            handler.request_deserializer,
+            handler.response_serializer,
         )
     if handler.unary_stream:
         return grpc.unary_stream_rpc_method_handler(
-            around(handler.unary_stream, True), handler.request_deserializer, handler.response_serializer
+            around(handler.unary_stream, True),
+            handler.request_deserializer,
+            handler.response_serializer,
         )
     return grpc.stream_stream_rpc_method_handler(
-        around(handler.stream_stream, True), handler.request_deserializer, handler.response_serializer
+        around(cast(Behavior, handler.stream_stream), True),
+        handler.request_deserializer,
+        handler.response_serializer,
     )
 
 
-class _Interceptor(grpc.aio.ServerInterceptor):
+class _Interceptor(ServerInterceptor):
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
         details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> Handler:
         handler = await continuation(details)
         if handler is None:
             return handler
-        method = method_table().get(details.method)  # type: ignore[attr-defined]
+        method = method_table().get(details.method)
         return self.wrap(handler, details, method)
 
     def wrap(
-        self, handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails, method: Method | None
-    ) -> grpc.RpcMethodHandler:
+        self,
+        handler: Handler,
+        details: grpc.HandlerCallDetails,
+        method: Method | None,
+    ) -> Handler:
         raise NotImplementedError  # each interceptor below overrides this
 
 
@@ -83,8 +103,13 @@ class TelemetryInterceptor(_Interceptor):
             "rpc.server.duration", unit="ms", description="Time to handle an RPC"
         )
 
-    def wrap(self, handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails, method: Method | None) -> grpc.RpcMethodHandler:
-        full_name: str = details.method  # type: ignore[attr-defined]
+    def wrap(
+        self,
+        handler: Handler,
+        details: grpc.HandlerCallDetails,
+        method: Method | None,
+    ) -> Handler:
+        full_name: str = details.method
         service, _, name = full_name.lstrip("/").partition("/")
         attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
 
@@ -92,17 +117,20 @@ class TelemetryInterceptor(_Interceptor):
             if streaming:
                 return behavior
 
-            async def traced(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def traced(request: Any, context: ServicerContext) -> Any:
                 start = time.perf_counter()
                 code = grpc.StatusCode.OK
                 with self.tracer.start_as_current_span(
-                    full_name.lstrip("/"), kind=SpanKind.SERVER, attributes=attributes,
-                    record_exception=False, set_status_on_exception=False,
+                    full_name.lstrip("/"),
+                    kind=SpanKind.SERVER,
+                    attributes=attributes,
+                    record_exception=False,
+                    set_status_on_exception=False,
                 ) as span:
                     try:
                         return await behavior(request, context)
                     except BaseException:
-                        code = context.code() or grpc.StatusCode.UNKNOWN  # type: ignore[assignment]
+                        code = context.code() or grpc.StatusCode.UNKNOWN
                         if code != grpc.StatusCode.OK:
                             span.set_status(Status(StatusCode.ERROR))
                         raise
@@ -123,19 +151,32 @@ class ErrorInterceptor(_Interceptor):
     """Domain errors become their status with ErrorInfo/BadRequest details; anything else is
     INTERNAL with a generic message, and the traceback goes to the log."""
 
-    def wrap(self, handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails, method: Method | None) -> grpc.RpcMethodHandler:
-        full_name: str = details.method  # type: ignore[attr-defined]
+    def wrap(
+        self,
+        handler: Handler,
+        details: grpc.HandlerCallDetails,
+        method: Method | None,
+    ) -> Handler:
+        full_name: str = details.method
 
-        async def fail(error: BaseException, context: grpc.aio.ServicerContext) -> None:
+        async def fail(error: BaseException, context: ServicerContext) -> None:
+            # grpc-stubs omits grpc.aio.ServicerContext.abort_with_status; grpc has it.
             if isinstance(error, ControlPlaneError):
                 log.info("%s failed: %s %s", full_name, error.reason, error.message)
-                await context.abort_with_status(errors.to_status(error))
+                await context.abort_with_status(  # type: ignore[attr-defined]
+                    errors.to_status(error)
+                )
             log.error("%s failed unexpectedly", full_name, exc_info=error)
-            await context.abort_with_status(errors.internal_status())
+            await context.abort_with_status(  # type: ignore[attr-defined]
+                errors.internal_status()
+            )
 
         def around(behavior: Behavior, streaming: bool) -> Behavior:
             if streaming:
-                async def guarded_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+
+                async def guarded_stream(
+                    request: Any, context: ServicerContext
+                ) -> AsyncIterator[Any]:
                     try:
                         async for item in behavior(request, context):
                             yield item
@@ -146,7 +187,7 @@ class ErrorInterceptor(_Interceptor):
 
                 return guarded_stream
 
-            async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def guarded(request: Any, context: ServicerContext) -> Any:
                 try:
                     return await behavior(request, context)
                 except (asyncio.CancelledError, grpc.aio.AbortError):
@@ -162,7 +203,7 @@ class ErrorInterceptor(_Interceptor):
 def _deny(behavior: Behavior, streaming: bool) -> Behavior:
     """For a registered method that the contract does not list: nobody may call it."""
 
-    async def denied(request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def denied(request: Any, context: ServicerContext) -> Any:
         raise PermissionDenied("this method is not part of the contract")
 
     return denied
@@ -183,24 +224,33 @@ class AccessInterceptor(_Interceptor):
         self.authenticator = authenticator
         self.authorizer = authorizer
 
-    def wrap(self, handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails, method: Method | None) -> grpc.RpcMethodHandler:
-        full_name: str = details.method  # type: ignore[attr-defined]
+    def wrap(
+        self,
+        handler: Handler,
+        details: grpc.HandlerCallDetails,
+        method: Method | None,
+    ) -> Handler:
+        full_name: str = details.method
         if method is None:
             return handler if full_name.startswith(OPEN_SERVICES) else _wrap(handler, _deny)
-        metadata = dict(details.invocation_metadata or ())  # type: ignore[attr-defined]
-        authorization = metadata.get("authorization")
-        header_request_id = metadata.get("x-request-id", "")
+        metadata = dict(details.invocation_metadata or ())
+        # gRPC gives the values of text (non "-bin") metadata keys as str.
+        authorization = cast("str | None", metadata.get("authorization"))
+        header_request_id = cast(str, metadata.get("x-request-id", ""))
 
         def around(behavior: Behavior, streaming: bool) -> Behavior:
             if method.client_streaming:
-                async def checked_stream(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
+
+                async def checked_stream(
+                    requests: AsyncIterator[Any], context: ServicerContext
+                ) -> Any:
                     identity = await self.authenticator.authenticate(authorization)
                     self._enter(identity, method, None, header_request_id)
                     return await behavior(self._checked(requests, identity, method), context)
 
                 return checked_stream
 
-            async def checked(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def checked(request: Any, context: ServicerContext) -> Any:
                 identity = await self.authenticator.authenticate(authorization)
                 self._enter(identity, method, request, header_request_id)
                 return await behavior(request, context)
@@ -219,12 +269,16 @@ class AccessInterceptor(_Interceptor):
             if resource:
                 addressed = self._authorize(identity, method, resource)
                 if tenant is not None and addressed != tenant:
-                    raise InvalidArgument.for_field(method.resource_field, "must stay in one tenant per stream")
+                    raise InvalidArgument.for_field(
+                        method.resource_field, "must stay in one tenant per stream"
+                    )
                 tenant = addressed
                 set_tenant(tenant)
             yield request
 
-    def _enter(self, identity: Identity, method: Method, request: Any, header_request_id: str) -> None:
+    def _enter(
+        self, identity: Identity, method: Method, request: Any, header_request_id: str
+    ) -> None:
         request_id = getattr(request, "request_id", "") or header_request_id or uuid.uuid4().hex
         call_info.set(CallInfo(identity.principal, method.name, request_id[:64]))
         if method.public:
@@ -232,7 +286,9 @@ class AccessInterceptor(_Interceptor):
             return
         if not method.resource_field:
             if not self.authorizer.is_platform_admin(identity.principal):
-                raise PermissionDenied(f"{method.name} needs the platform permission {method.permission}")
+                raise PermissionDenied(
+                    f"{method.name} needs the platform permission {method.permission}"
+                )
             return
         if request is None:  # client streaming: authorized per message
             return
@@ -242,9 +298,12 @@ class AccessInterceptor(_Interceptor):
         tenant = names.tenant_of(resource)
         if tenant is None:
             raise InvalidArgument.for_field(
-                method.resource_field, "is required and must be a resource name starting with tenants/{tenant}"
+                method.resource_field,
+                "is required and must be a resource name starting with tenants/{tenant}",
             )
-        if tenant != identity.tenant_id and not self.authorizer.is_platform_admin(identity.principal):
+        if tenant != identity.tenant_id and not self.authorizer.is_platform_admin(
+            identity.principal
+        ):
             raise NotFound.resource(resource)
         if not self.authorizer.allowed(identity.principal, tenant, method.permission):
             raise PermissionDenied(

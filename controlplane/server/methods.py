@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING, TypeAlias, cast
 
 from google.protobuf import descriptor
 
@@ -13,6 +14,14 @@ from controlplane.v1 import (
     metadata_service_pb2,
     tenant_service_pb2,
 )
+
+if TYPE_CHECKING:
+    from google.protobuf.descriptor_pb2 import MethodOptions
+    from google.protobuf.internal.extension_dict import _ExtensionFieldDescriptor
+
+    _AuthorizationExtension: TypeAlias = _ExtensionFieldDescriptor[
+        MethodOptions, annotations_pb2.MethodAuthorization
+    ]
 
 SERVICE_FILES = (tenant_service_pb2, metadata_service_pb2, experiment_service_pb2)
 
@@ -39,7 +48,9 @@ def method_table() -> dict[str, Method]:
     table: dict[str, Method] = {}
     for service in services():
         for method in service.methods:
-            rule = method.GetOptions().Extensions[annotations_pb2.authorization]
+            # The generated .pyi types the extension as a plain FieldDescriptor.
+            extension = cast("_AuthorizationExtension", annotations_pb2.authorization)
+            rule = method.GetOptions().Extensions[extension]
             full_name = f"/{service.full_name}/{method.name}"
             table[full_name] = Method(
                 full_name=full_name,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator
 
-import grpc
 from google.protobuf import empty_pb2
 
 from controlplane import clock, names
@@ -13,11 +12,13 @@ from controlplane.domain import runs as run_states
 from controlplane.domain import validation as check
 from controlplane.domain.metrics import decode_batch
 from controlplane.errors import InvalidArgument, NotFound, ParamAlreadySet
+from controlplane.services._typing import ServicerContext
 from controlplane.services.base import Services
 from controlplane.store import experiments as store
 from controlplane.store import idempotency
 from controlplane.store.models import Experiment, Run
 from controlplane.store.query import list_page
+from controlplane.v1 import common_pb2
 from controlplane.v1 import experiment_service_pb2 as pb
 from controlplane.v1 import experiment_service_pb2_grpc as pb_grpc
 
@@ -72,23 +73,29 @@ class ExperimentService(pb_grpc.ExperimentServiceServicer):
     # -- experiments --------------------------------------------------------------------------
 
     async def CreateExperiment(
-        self, request: pb.CreateExperimentRequest, context: grpc.aio.ServicerContext
+        self, request: pb.CreateExperimentRequest, context: ServicerContext
     ) -> pb.Experiment:
         names.TENANT.parse(request.parent, "parent")
         experiment_id = names.validate_new_id(request.experiment_id, "experiment_id")
         request_id = check.request_id(request.request_id)
         display_name = check.string(
-            request.experiment.display_name, "experiment.display_name", maximum=check.MAX_DISPLAY_NAME
+            request.experiment.display_name,
+            "experiment.display_name",
+            maximum=check.MAX_DISPLAY_NAME,
         )
         description = check.string(
             request.experiment.description, "experiment.description", maximum=check.MAX_DESCRIPTION
         )
         tags = _tags(request.experiment.tags, "experiment.tags")
         async with self.db.write() as unit:
-            replayed = await idempotency.replay(unit, request_id, "CreateExperiment", request, pb.Experiment)
+            replayed = await idempotency.replay(
+                unit, request_id, "CreateExperiment", request, pb.Experiment
+            )
             if replayed is not None:
                 return replayed
-            row = await store.create_experiment(unit.session, experiment_id, display_name, description)
+            row = await store.create_experiment(
+                unit.session, experiment_id, display_name, description
+            )
             await store.replace_experiment_tags(unit.session, row.pk, tags)
             result = experiment_proto(row, tags)
             unit.audit(result.name, action="create")
@@ -96,7 +103,7 @@ class ExperimentService(pb_grpc.ExperimentServiceServicer):
         return result
 
     async def GetExperiment(
-        self, request: pb.GetExperimentRequest, context: grpc.aio.ServicerContext
+        self, request: pb.GetExperimentRequest, context: ServicerContext
     ) -> pb.Experiment:
         _, experiment_id = names.EXPERIMENT.parse(request.name, "name")
         async with self.db.read() as session:
@@ -105,7 +112,7 @@ class ExperimentService(pb_grpc.ExperimentServiceServicer):
         return experiment_proto(row, tags[row.pk])
 
     async def ListExperiments(
-        self, request: pb.ListExperimentsRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ListExperimentsRequest, context: ServicerContext
     ) -> pb.ListExperimentsResponse:
         names.TENANT.parse(request.parent, "parent")
         async with self.db.read() as session:
@@ -126,7 +133,7 @@ class ExperimentService(pb_grpc.ExperimentServiceServicer):
         )
 
     async def UpdateExperiment(
-        self, request: pb.UpdateExperimentRequest, context: grpc.aio.ServicerContext
+        self, request: pb.UpdateExperimentRequest, context: ServicerContext
     ) -> pb.Experiment:
         patch = request.experiment
         _, experiment_id = names.EXPERIMENT.parse(patch.name, "experiment.name")
@@ -155,7 +162,7 @@ class ExperimentService(pb_grpc.ExperimentServiceServicer):
         return result
 
     async def DeleteExperiment(
-        self, request: pb.DeleteExperimentRequest, context: grpc.aio.ServicerContext
+        self, request: pb.DeleteExperimentRequest, context: ServicerContext
     ) -> empty_pb2.Empty:
         _, experiment_id = names.EXPERIMENT.parse(request.name, "name")
         async with self.db.write() as unit:
@@ -167,11 +174,13 @@ class ExperimentService(pb_grpc.ExperimentServiceServicer):
 
     # -- runs ---------------------------------------------------------------------------------
 
-    async def CreateRun(self, request: pb.CreateRunRequest, context: grpc.aio.ServicerContext) -> pb.Run:
+    async def CreateRun(self, request: pb.CreateRunRequest, context: ServicerContext) -> pb.Run:
         _, experiment_id = names.EXPERIMENT.parse(request.parent, "parent")
         run_id = names.validate_new_id(request.run_id, "run_id")
         request_id = check.request_id(request.request_id)
-        display_name = check.string(request.run.display_name, "run.display_name", maximum=check.MAX_DISPLAY_NAME)
+        display_name = check.string(
+            request.run.display_name, "run.display_name", maximum=check.MAX_DISPLAY_NAME
+        )
         state = run_states.initial_state(request.run.state)
         tags = _tags(request.run.tags, "run.tags")
         params = check.string_map(request.params, "params", max_value=check.MAX_PARAM_VALUE)
@@ -180,13 +189,15 @@ class ExperimentService(pb_grpc.ExperimentServiceServicer):
             if replayed is not None:
                 return replayed
             experiment = await store.get_experiment(unit.session, experiment_id, request.parent)
-            row = await store.create_run(unit.session, experiment, run_id, display_name, state, params, tags)
+            row = await store.create_run(
+                unit.session, experiment, run_id, display_name, state, params, tags
+            )
             result = run_proto(row, store.RunData(params=params, tags=tags))
             unit.audit(result.name, action="create")
             idempotency.remember(unit, request_id, "CreateRun", request, result)
         return result
 
-    async def GetRun(self, request: pb.GetRunRequest, context: grpc.aio.ServicerContext) -> pb.Run:
+    async def GetRun(self, request: pb.GetRunRequest, context: ServicerContext) -> pb.Run:
         _, experiment_id, run_id = names.RUN.parse(request.name, "name")
         async with self.db.read() as session:
             row = await store.get_run(session, experiment_id, run_id, request.name)
@@ -194,9 +205,11 @@ class ExperimentService(pb_grpc.ExperimentServiceServicer):
         return run_proto(row, data[row.pk])
 
     async def SearchRuns(
-        self, request: pb.SearchRunsRequest, context: grpc.aio.ServicerContext
+        self, request: pb.SearchRunsRequest, context: ServicerContext
     ) -> pb.SearchRunsResponse:
-        _, experiment_id = names.EXPERIMENT.parse(request.parent, "parent", allow_wildcard_last=True)
+        _, experiment_id = names.EXPERIMENT.parse(
+            request.parent, "parent", allow_wildcard_last=True
+        )
         async with self.db.read() as session:
             scope = []
             if experiment_id != names.WILDCARD:
@@ -219,10 +232,12 @@ class ExperimentService(pb_grpc.ExperimentServiceServicer):
             next_page_token=page.next_page_token,
         )
 
-    async def UpdateRun(self, request: pb.UpdateRunRequest, context: grpc.aio.ServicerContext) -> pb.Run:
+    async def UpdateRun(self, request: pb.UpdateRunRequest, context: ServicerContext) -> pb.Run:
         patch = request.run
         _, experiment_id, run_id = names.RUN.parse(patch.name, "run.name")
-        paths = check.update_paths(list(request.update_mask.paths), ("display_name", "tags", "state"))
+        paths = check.update_paths(
+            list(request.update_mask.paths), ("display_name", "tags", "state")
+        )
         check.string(patch.display_name, "run.display_name", maximum=check.MAX_DISPLAY_NAME)
         new_tags = _tags(patch.tags, "run.tags")
         async with self.db.write() as unit:
@@ -248,7 +263,9 @@ class ExperimentService(pb_grpc.ExperimentServiceServicer):
             result = run_proto(row, data[row.pk])
         return result
 
-    async def DeleteRun(self, request: pb.DeleteRunRequest, context: grpc.aio.ServicerContext) -> empty_pb2.Empty:
+    async def DeleteRun(
+        self, request: pb.DeleteRunRequest, context: ServicerContext
+    ) -> empty_pb2.Empty:
         _, experiment_id, run_id = names.RUN.parse(request.name, "name")
         async with self.db.write() as unit:
             row = await store.get_run(unit.session, experiment_id, run_id, request.name)
@@ -258,7 +275,7 @@ class ExperimentService(pb_grpc.ExperimentServiceServicer):
         return empty_pb2.Empty()
 
     async def LogParams(
-        self, request: pb.LogParamsRequest, context: grpc.aio.ServicerContext
+        self, request: pb.LogParamsRequest, context: ServicerContext
     ) -> pb.LogParamsResponse:
         _, experiment_id, run_id = names.RUN.parse(request.run, "run")
         params = check.string_map(request.params, "params", max_value=check.MAX_PARAM_VALUE)
@@ -275,11 +292,13 @@ class ExperimentService(pb_grpc.ExperimentServiceServicer):
                     "values; params are write-once (log a new key, or start a new run)",
                     metadata={"resource": request.run, "params": ",".join(clashes)},
                 )
-            store.add_params(unit.session, run_pk, {k: v for k, v in params.items() if k not in existing})
+            store.add_params(
+                unit.session, run_pk, {k: v for k, v in params.items() if k not in existing}
+            )
             unit.audit(request.run, action="log_params", keys=sorted(params))
         return pb.LogParamsResponse()
 
-    async def _log_batch(self, run: str, batch: pb.MetricBatch, field: str) -> int:
+    async def _log_batch(self, run: str, batch: common_pb2.MetricBatch, field: str) -> int:
         _, experiment_id, run_id = names.RUN.parse(run, "run")
         groups = decode_batch(batch, field)
         async with self.db.write() as unit:
@@ -290,13 +309,15 @@ class ExperimentService(pb_grpc.ExperimentServiceServicer):
         return count
 
     async def LogMetricBatch(
-        self, request: pb.LogMetricBatchRequest, context: grpc.aio.ServicerContext
+        self, request: pb.LogMetricBatchRequest, context: ServicerContext
     ) -> pb.LogMetricBatchResponse:
         count = await self._log_batch(request.run, request.batch, "batch")
         return pb.LogMetricBatchResponse(point_count=count)
 
     async def LogMetrics(
-        self, request_iterator: AsyncIterator[pb.LogMetricsRequest], context: grpc.aio.ServicerContext
+        self,
+        request_iterator: AsyncIterator[pb.LogMetricsRequest],
+        context: ServicerContext,
     ) -> pb.LogMetricsResponse:
         points = batches = 0
         run = ""
@@ -309,7 +330,7 @@ class ExperimentService(pb_grpc.ExperimentServiceServicer):
         return pb.LogMetricsResponse(point_count=points, batch_count=batches)
 
     async def GetMetricHistory(
-        self, request: pb.GetMetricHistoryRequest, context: grpc.aio.ServicerContext
+        self, request: pb.GetMetricHistoryRequest, context: ServicerContext
     ) -> pb.MetricHistory:
         _, experiment_id, run_id = names.RUN.parse(request.run, "run")
         check.string(request.metric_key, "metric_key", maximum=check.MAX_KEY, required=True)

@@ -6,14 +6,14 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any
 
-import grpc
 from google.protobuf import empty_pb2, json_format
 
 from controlplane import clock, names
 from controlplane.domain import validation as check
 from controlplane.errors import InvalidArgument, NotFound
+from controlplane.services._typing import ServicerContext
 from controlplane.services.base import Services
 from controlplane.store import idempotency
 from controlplane.store import metadata as store
@@ -27,9 +27,6 @@ from controlplane.store.query import list_page
 from controlplane.store.tenancy import current_tenant
 from controlplane.v1 import metadata_service_pb2 as pb
 from controlplane.v1 import metadata_service_pb2_grpc as pb_grpc
-
-if TYPE_CHECKING:
-    ServicerContext: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 # A type name: letters, digits, "_", "." and "-", 1-200 characters.
 TYPE_RE = re.compile(rf"^[A-Za-z0-9_.\-]{{1,{check.MAX_TYPE_NAME}}}$")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import grpc
+from typing import cast
+
 from google.protobuf import empty_pb2
 
 from controlplane import clock, names
 from controlplane.auth.roles import PLATFORM_TENANT
 from controlplane.domain import validation as check
 from controlplane.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from controlplane.services._typing import ServicerContext
 from controlplane.services.base import Services
 from controlplane.store import idempotency
 from controlplane.store import tenants as store
@@ -73,14 +75,22 @@ class TenantService(pb_grpc.TenantServiceServicer):
 
     # -- tenants ------------------------------------------------------------------------------
 
-    async def CreateTenant(self, request: pb.CreateTenantRequest, context: grpc.aio.ServicerContext) -> pb.Tenant:
+    async def CreateTenant(
+        self, request: pb.CreateTenantRequest, context: ServicerContext
+    ) -> pb.Tenant:
         tenant_id = names.validate_new_id(request.tenant_id, "tenant_id", tenant=True)
         request_id = check.request_id(request.request_id)
-        display_name = check.string(request.tenant.display_name, "tenant.display_name", maximum=check.MAX_DISPLAY_NAME)
-        description = check.string(request.tenant.description, "tenant.description", maximum=check.MAX_DESCRIPTION)
+        display_name = check.string(
+            request.tenant.display_name, "tenant.display_name", maximum=check.MAX_DISPLAY_NAME
+        )
+        description = check.string(
+            request.tenant.description, "tenant.description", maximum=check.MAX_DESCRIPTION
+        )
         with tenant_scope(tenant_id):
             async with self.db.write() as unit:
-                replayed = await idempotency.replay(unit, request_id, "CreateTenant", request, pb.Tenant)
+                replayed = await idempotency.replay(
+                    unit, request_id, "CreateTenant", request, pb.Tenant
+                )
                 if replayed is not None:
                     return replayed
                 row = await store.create_tenant(unit.session, tenant_id, display_name, description)
@@ -89,13 +99,13 @@ class TenantService(pb_grpc.TenantServiceServicer):
                 idempotency.remember(unit, request_id, "CreateTenant", request, result)
         return result
 
-    async def GetTenant(self, request: pb.GetTenantRequest, context: grpc.aio.ServicerContext) -> pb.Tenant:
+    async def GetTenant(self, request: pb.GetTenantRequest, context: ServicerContext) -> pb.Tenant:
         (tenant_id,) = names.TENANT.parse(request.name, "name")
         async with self.db.read() as session:
             return tenant_proto(await store.get_tenant(session, tenant_id))
 
     async def ListTenants(
-        self, request: pb.ListTenantsRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ListTenantsRequest, context: ServicerContext
     ) -> pb.ListTenantsResponse:
         caller = self._caller()
         scope = [] if self.authorizer.is_platform_admin(caller) else [Tenant.id == current_tenant()]
@@ -115,7 +125,9 @@ class TenantService(pb_grpc.TenantServiceServicer):
             tenants=[tenant_proto(row) for row in page.rows], next_page_token=page.next_page_token
         )
 
-    async def UpdateTenant(self, request: pb.UpdateTenantRequest, context: grpc.aio.ServicerContext) -> pb.Tenant:
+    async def UpdateTenant(
+        self, request: pb.UpdateTenantRequest, context: ServicerContext
+    ) -> pb.Tenant:
         patch = request.tenant
         (tenant_id,) = names.TENANT.parse(patch.name, "tenant.name")
         paths = check.update_paths(list(request.update_mask.paths), ("display_name", "description"))
@@ -133,7 +145,9 @@ class TenantService(pb_grpc.TenantServiceServicer):
             unit.audit(patch.name, action="update", fields=sorted(paths))
             return tenant_proto(row)
 
-    async def DeleteTenant(self, request: pb.DeleteTenantRequest, context: grpc.aio.ServicerContext) -> empty_pb2.Empty:
+    async def DeleteTenant(
+        self, request: pb.DeleteTenantRequest, context: ServicerContext
+    ) -> empty_pb2.Empty:
         (tenant_id,) = names.TENANT.parse(request.name, "name")
         if tenant_id == PLATFORM_TENANT:
             raise FailedPrecondition("the platform tenant cannot be deleted")
@@ -149,7 +163,7 @@ class TenantService(pb_grpc.TenantServiceServicer):
     # -- principals ---------------------------------------------------------------------------
 
     async def CreatePrincipal(
-        self, request: pb.CreatePrincipalRequest, context: grpc.aio.ServicerContext
+        self, request: pb.CreatePrincipalRequest, context: ServicerContext
     ) -> pb.Principal:
         names.TENANT.parse(request.parent, "parent")
         principal_id = names.validate_new_id(request.principal_id, "principal_id")
@@ -161,7 +175,9 @@ class TenantService(pb_grpc.TenantServiceServicer):
         if kind not in pb.Principal.Kind.values():
             raise InvalidArgument.for_field("principal.kind", "is not a known kind")
         async with self.db.write() as unit:
-            replayed = await idempotency.replay(unit, request_id, "CreatePrincipal", request, pb.Principal)
+            replayed = await idempotency.replay(
+                unit, request_id, "CreatePrincipal", request, pb.Principal
+            )
             if replayed is not None:
                 return replayed
             await store.get_tenant(unit.session, current_tenant())
@@ -171,13 +187,15 @@ class TenantService(pb_grpc.TenantServiceServicer):
             idempotency.remember(unit, request_id, "CreatePrincipal", request, result)
         return result
 
-    async def GetPrincipal(self, request: pb.GetPrincipalRequest, context: grpc.aio.ServicerContext) -> pb.Principal:
+    async def GetPrincipal(
+        self, request: pb.GetPrincipalRequest, context: ServicerContext
+    ) -> pb.Principal:
         _, principal_id = names.PRINCIPAL.parse(request.name, "name")
         async with self.db.read() as session:
             return principal_proto(await store.get_principal(session, principal_id))
 
     async def ListPrincipals(
-        self, request: pb.ListPrincipalsRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ListPrincipalsRequest, context: ServicerContext
     ) -> pb.ListPrincipalsResponse:
         names.TENANT.parse(request.parent, "parent")
         async with self.db.read() as session:
@@ -192,11 +210,12 @@ class TenantService(pb_grpc.TenantServiceServicer):
                 page_token=request.page_token,
             )
         return pb.ListPrincipalsResponse(
-            principals=[principal_proto(row) for row in page.rows], next_page_token=page.next_page_token
+            principals=[principal_proto(row) for row in page.rows],
+            next_page_token=page.next_page_token,
         )
 
     async def UpdatePrincipal(
-        self, request: pb.UpdatePrincipalRequest, context: grpc.aio.ServicerContext
+        self, request: pb.UpdatePrincipalRequest, context: ServicerContext
     ) -> pb.Principal:
         patch = request.principal
         _, principal_id = names.PRINCIPAL.parse(patch.name, "principal.name")
@@ -219,7 +238,7 @@ class TenantService(pb_grpc.TenantServiceServicer):
         return result
 
     async def DeletePrincipal(
-        self, request: pb.DeletePrincipalRequest, context: grpc.aio.ServicerContext
+        self, request: pb.DeletePrincipalRequest, context: ServicerContext
     ) -> empty_pb2.Empty:
         _, principal_id = names.PRINCIPAL.parse(request.name, "name")
         if request.name == self._caller():
@@ -236,7 +255,7 @@ class TenantService(pb_grpc.TenantServiceServicer):
     # -- API keys -----------------------------------------------------------------------------
 
     async def CreateApiKey(
-        self, request: pb.CreateApiKeyRequest, context: grpc.aio.ServicerContext
+        self, request: pb.CreateApiKeyRequest, context: ServicerContext
     ) -> pb.CreateApiKeyResponse:
         _, principal_id = names.PRINCIPAL.parse(request.parent, "parent")
         request_id = check.request_id(request.request_id)
@@ -255,17 +274,23 @@ class TenantService(pb_grpc.TenantServiceServicer):
             if replayed is not None:
                 return replayed
             principal = await store.get_principal(unit.session, principal_id)
-            row, token = await store.create_api_key(unit.session, principal, display_name, expire_time)
+            row, token = await store.create_api_key(
+                unit.session, principal, display_name, expire_time
+            )
             result = pb.CreateApiKeyResponse(api_key=api_key_proto(row, principal_id), secret=token)
             unit.audit(result.api_key.name, action="create")
             # The stored replay keeps no secret: a retry learns the key's name, not its token.
             idempotency.remember(
-                unit, request_id, "CreateApiKey", request, pb.CreateApiKeyResponse(api_key=result.api_key)
+                unit,
+                request_id,
+                "CreateApiKey",
+                request,
+                pb.CreateApiKeyResponse(api_key=result.api_key),
             )
         return result
 
     async def ListApiKeys(
-        self, request: pb.ListApiKeysRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ListApiKeysRequest, context: ServicerContext
     ) -> pb.ListApiKeysResponse:
         _, principal_id = names.PRINCIPAL.parse(request.parent, "parent")
         async with self.db.read() as session:
@@ -284,7 +309,9 @@ class TenantService(pb_grpc.TenantServiceServicer):
             next_page_token=page.next_page_token,
         )
 
-    async def DeleteApiKey(self, request: pb.DeleteApiKeyRequest, context: grpc.aio.ServicerContext) -> empty_pb2.Empty:
+    async def DeleteApiKey(
+        self, request: pb.DeleteApiKeyRequest, context: ServicerContext
+    ) -> empty_pb2.Empty:
         _, principal_id, key_id = names.API_KEY.parse(request.name, "name")
         async with self.db.write() as unit:
             principal = await store.get_principal(unit.session, principal_id)
@@ -297,36 +324,54 @@ class TenantService(pb_grpc.TenantServiceServicer):
     # -- role bindings ------------------------------------------------------------------------
 
     async def CreateRoleBinding(
-        self, request: pb.CreateRoleBindingRequest, context: grpc.aio.ServicerContext
+        self, request: pb.CreateRoleBindingRequest, context: ServicerContext
     ) -> pb.RoleBinding:
         (tenant_id,) = names.TENANT.parse(request.parent, "parent")
         request_id = check.request_id(request.request_id)
         binding = request.role_binding
-        principal_tenant, principal_id = names.PRINCIPAL.parse(binding.principal, "role_binding.principal")
+        principal_tenant, principal_id = names.PRINCIPAL.parse(
+            binding.principal, "role_binding.principal"
+        )
         if principal_tenant != tenant_id:
-            raise InvalidArgument.for_field("role_binding.principal", "must be a principal of the same tenant")
+            raise InvalidArgument.for_field(
+                "role_binding.principal", "must be a principal of the same tenant"
+            )
         if binding.role not in pb.Role.values() or binding.role == pb.ROLE_UNSPECIFIED:
-            raise InvalidArgument.for_field("role_binding.role", "is required and must be a known role")
+            raise InvalidArgument.for_field(
+                "role_binding.role", "is required and must be a known role"
+            )
         if binding.role == pb.ROLE_PLATFORM_ADMIN and tenant_id != PLATFORM_TENANT:
             raise InvalidArgument.for_field(
-                "role_binding.role", f"ROLE_PLATFORM_ADMIN can only be bound in tenants/{PLATFORM_TENANT}"
+                "role_binding.role",
+                f"ROLE_PLATFORM_ADMIN can only be bound in tenants/{PLATFORM_TENANT}",
             )
-        if binding.role == pb.ROLE_PLATFORM_ADMIN and not self.authorizer.is_platform_admin(self._caller()):
+        if binding.role == pb.ROLE_PLATFORM_ADMIN and not self.authorizer.is_platform_admin(
+            self._caller()
+        ):
             raise PermissionDenied("only a platform administrator can grant ROLE_PLATFORM_ADMIN")
         async with self.db.write() as unit:
-            replayed = await idempotency.replay(unit, request_id, "CreateRoleBinding", request, pb.RoleBinding)
+            replayed = await idempotency.replay(
+                unit, request_id, "CreateRoleBinding", request, pb.RoleBinding
+            )
             if replayed is not None:
                 return replayed
             principal = await store.get_principal(unit.session, principal_id)
-            row = await store.create_role_binding(unit.session, names.new_id(), principal, binding.role)
+            row = await store.create_role_binding(
+                unit.session, names.new_id(), principal, binding.role
+            )
             result = role_binding_proto(row, principal_id)
-            unit.audit(result.name, action="create", principal=result.principal, role=pb.Role.Name(binding.role))
+            unit.audit(
+                result.name,
+                action="create",
+                principal=result.principal,
+                role=pb.Role.Name(binding.role),
+            )
             idempotency.remember(unit, request_id, "CreateRoleBinding", request, result)
         self.authorizer.grant(binding.principal, tenant_id, binding.role)
         return result
 
     async def ListRoleBindings(
-        self, request: pb.ListRoleBindingsRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ListRoleBindingsRequest, context: ServicerContext
     ) -> pb.ListRoleBindingsResponse:
         names.TENANT.parse(request.parent, "parent")
         async with self.db.read() as session:
@@ -339,14 +384,18 @@ class TenantService(pb_grpc.TenantServiceServicer):
                 requested_page_size=request.page_size,
                 page_token=request.page_token,
             )
-            principal_ids = await store.principal_ids(session, [row.principal_pk for row in page.rows])
+            principal_ids = await store.principal_ids(
+                session, [row.principal_pk for row in page.rows]
+            )
         return pb.ListRoleBindingsResponse(
-            role_bindings=[role_binding_proto(row, principal_ids[row.principal_pk]) for row in page.rows],
+            role_bindings=[
+                role_binding_proto(row, principal_ids[row.principal_pk]) for row in page.rows
+            ],
             next_page_token=page.next_page_token,
         )
 
     async def DeleteRoleBinding(
-        self, request: pb.DeleteRoleBindingRequest, context: grpc.aio.ServicerContext
+        self, request: pb.DeleteRoleBindingRequest, context: ServicerContext
     ) -> empty_pb2.Empty:
         tenant_id, binding_id = names.ROLE_BINDING.parse(request.name, "name")
         async with self.db.write() as unit:
@@ -357,7 +406,8 @@ class TenantService(pb_grpc.TenantServiceServicer):
         self.authorizer.revoke(names.PRINCIPAL.format(tenant_id, principal_id), tenant_id, role)
         return empty_pb2.Empty()
 
-    async def GetCaller(self, request: pb.GetCallerRequest, context: grpc.aio.ServicerContext) -> pb.Caller:
+    async def GetCaller(self, request: pb.GetCallerRequest, context: ServicerContext) -> pb.Caller:
         principal = self._caller()
-        return pb.Caller(principal=principal, roles=self.authorizer.roles(principal, current_tenant()))
-
+        # Authorizer.roles returns the Role enum's int values.
+        roles = cast("list[pb.Role]", self.authorizer.roles(principal, current_tenant()))
+        return pb.Caller(principal=principal, roles=roles)

@@ -16,7 +16,12 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from controlplane import clock
@@ -34,7 +39,8 @@ class CallInfo:
     request_id: str = ""
 
 
-call_info: ContextVar[CallInfo] = ContextVar("controlplane_call_info", default=CallInfo())
+# CallInfo is frozen, so sharing one default instance is safe.
+call_info: ContextVar[CallInfo] = ContextVar("controlplane_call_info", default=CallInfo())  # noqa: B039
 
 
 def normalize_url(url: str) -> str:
@@ -112,7 +118,9 @@ def _track_mutations(session: Session) -> _MutationTracker:
 
 def _is_unique_violation(exc: IntegrityError) -> bool:
     original = exc.orig
-    sqlstate = getattr(original, "sqlstate", None) or getattr(getattr(original, "__cause__", None), "sqlstate", None)
+    sqlstate = getattr(original, "sqlstate", None) or getattr(
+        getattr(original, "__cause__", None), "sqlstate", None
+    )
     return sqlstate == "23505" or "UNIQUE constraint failed" in str(original)
 
 

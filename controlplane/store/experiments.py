@@ -7,9 +7,10 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
-from sqlalchemy import delete, select
+from sqlalchemy import Table, and_, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -144,11 +145,15 @@ async def get_run(session: AsyncSession, experiment_id: str, run_id: str, name: 
     return row
 
 
-async def run_state(session: AsyncSession, experiment_id: str, run_id: str, name: str) -> tuple[int, int]:
+async def run_state(
+    session: AsyncSession, experiment_id: str, run_id: str, name: str
+) -> tuple[int, int]:
     """(pk, state) of a run, without loading the rest of it (the metric-logging hot path)."""
     found = (
         await session.execute(
-            select(Run.pk, Run.state).where(Run.experiment_id == experiment_id, Run.run_id == run_id)
+            select(Run.pk, Run.state).where(
+                Run.experiment_id == experiment_id, Run.run_id == run_id
+            )
         )
     ).first()
     if found is None:
@@ -185,8 +190,12 @@ async def create_run(
     session.add(row)
     await session.flush()
     tenant = current_tenant()
-    session.add_all(RunParam(tenant_id=tenant, run_pk=row.pk, key=k, value=v) for k, v in params.items())
-    session.add_all(RunTag(tenant_id=tenant, run_pk=row.pk, key=k, value=v) for k, v in tags.items())
+    session.add_all(
+        RunParam(tenant_id=tenant, run_pk=row.pk, key=k, value=v) for k, v in params.items()
+    )
+    session.add_all(
+        RunTag(tenant_id=tenant, run_pk=row.pk, key=k, value=v) for k, v in tags.items()
+    )
     return row
 
 
@@ -211,26 +220,34 @@ async def run_data(session: AsyncSession, pks: Sequence[int]) -> dict[int, RunDa
 
 async def replace_run_tags(session: AsyncSession, pk: int, tags: Mapping[str, str]) -> None:
     await session.execute(delete(RunTag).where(RunTag.run_pk == pk))
-    session.add_all(RunTag(tenant_id=current_tenant(), run_pk=pk, key=k, value=v) for k, v in tags.items())
+    session.add_all(
+        RunTag(tenant_id=current_tenant(), run_pk=pk, key=k, value=v) for k, v in tags.items()
+    )
 
 
-async def existing_params(session: AsyncSession, run_pk: int, keys: Iterable[str]) -> dict[str, str]:
+async def existing_params(
+    session: AsyncSession, run_pk: int, keys: Iterable[str]
+) -> dict[str, str]:
     rows = await session.execute(
-        select(RunParam.key, RunParam.value).where(RunParam.run_pk == run_pk, RunParam.key.in_(list(keys)))
+        select(RunParam.key, RunParam.value).where(
+            RunParam.run_pk == run_pk, RunParam.key.in_(list(keys))
+        )
     )
     return {key: value for key, value in rows}
 
 
 def add_params(session: AsyncSession, run_pk: int, params: Mapping[str, str]) -> None:
     tenant = current_tenant()
-    session.add_all(RunParam(tenant_id=tenant, run_pk=run_pk, key=k, value=v) for k, v in params.items())
+    session.add_all(
+        RunParam(tenant_id=tenant, run_pk=run_pk, key=k, value=v) for k, v in params.items()
+    )
 
 
 # -- metrics ----------------------------------------------------------------------------------
 
 
 def _insert_for(session: AsyncSession):  # type: ignore[no-untyped-def]
-    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 async def write_metrics(session: AsyncSession, run_pk: int, groups: Sequence[KeyPoints]) -> int:
@@ -238,7 +255,7 @@ async def write_metrics(session: AsyncSession, run_pk: int, groups: Sequence[Key
     (plus one read of the current latest points) whatever the batch size."""
     tenant = current_tenant()
     await session.execute(
-        MetricChunk.__table__.insert(),
+        cast(Table, MetricChunk.__table__).insert(),
         [
             {
                 "tenant_id": tenant,
@@ -252,33 +269,41 @@ async def write_metrics(session: AsyncSession, run_pk: int, groups: Sequence[Key
             for group in groups
         ],
     )
-    current = {
-        key: (step, ts)
-        for key, step, ts in await session.execute(
-            select(LatestMetric.key, LatestMetric.step, LatestMetric.timestamp_ms).where(
-                LatestMetric.run_pk == run_pk, LatestMetric.key.in_([g.key for g in groups])
-            )
-        )
-    }
-    newer = []
+    rows = []
     for group in groups:
         value, step, ts = group.latest()
-        old = current.get(group.key)
-        if old is None or (step, ts) >= old:
-            newer.append(
-                {"tenant_id": tenant, "run_pk": run_pk, "key": group.key,
-                 "value": None if math.isnan(value) else value, "step": step, "timestamp_ms": ts}
-            )
-    if newer:
-        insert = _insert_for(session)(LatestMetric.__table__)
-        await session.execute(
-            insert.on_conflict_do_update(
-                index_elements=["run_pk", "key"],
-                set_={"value": insert.excluded.value, "step": insert.excluded.step,
-                      "timestamp_ms": insert.excluded.timestamp_ms},
-            ),
-            newer,
+        rows.append(
+            {
+                "tenant_id": tenant,
+                "run_pk": run_pk,
+                "key": group.key,
+                "value": None if math.isnan(value) else value,
+                "step": step,
+                "timestamp_ms": ts,
+            }
         )
+    table = cast(Table, LatestMetric.__table__)
+    insert = _insert_for(session)(table)
+    # Only move a key's latest point forward: (step, timestamp) of the new point must be at
+    # least the stored one. One statement, whatever the number of keys.
+    await session.execute(
+        insert.on_conflict_do_update(
+            index_elements=["run_pk", "key"],
+            set_={
+                "value": insert.excluded.value,
+                "step": insert.excluded.step,
+                "timestamp_ms": insert.excluded.timestamp_ms,
+            },
+            where=or_(
+                insert.excluded.step > table.c.step,
+                and_(
+                    insert.excluded.step == table.c.step,
+                    insert.excluded.timestamp_ms >= table.c.timestamp_ms,
+                ),
+            ),
+        ),
+        rows,
+    )
     return sum(len(group.values) for group in groups)
 
 

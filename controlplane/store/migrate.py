@@ -89,7 +89,11 @@ async def ensure_schema(db: Database, *, auto_upgrade_empty: bool) -> None:
 
 
 def _diff(connection: Connection) -> list[Any]:
-    return list(compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata))
+    return list(
+        compare_metadata(
+            MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata
+        )
+    )
 
 
 async def model_migration_diff(db: Database) -> list[Any]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, false, or_
+from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.elements import UnaryExpression
 
 from controlplane.errors import InvalidArgument, InvalidPageToken
@@ -28,7 +29,9 @@ MAX_PAGE_SIZE = 1000
 _SIGNATURE_BYTES = 16
 
 
-def page_size(requested: int, *, default: int = DEFAULT_PAGE_SIZE, maximum: int = MAX_PAGE_SIZE) -> int:
+def page_size(
+    requested: int, *, default: int = DEFAULT_PAGE_SIZE, maximum: int = MAX_PAGE_SIZE
+) -> int:
     if requested < 0:
         raise InvalidArgument.for_field("page_size", "must not be negative")
     if requested > maximum:
@@ -57,7 +60,9 @@ class PageTokens:
         except (ValueError, TypeError):
             raise _bad_token() from None
         signature, body = raw[:_SIGNATURE_BYTES], raw[_SIGNATURE_BYTES:]
-        if len(signature) != _SIGNATURE_BYTES or not hmac.compare_digest(signature, self._sign(body)):
+        if len(signature) != _SIGNATURE_BYTES or not hmac.compare_digest(
+            signature, self._sign(body)
+        ):
             raise _bad_token()
         token_query, position = json.loads(body)
         if token_query != json.loads(json.dumps(list(query))):
@@ -75,7 +80,7 @@ def _bad_token() -> InvalidPageToken:
 class SortKey:
     """One ORDER BY key. Nullable keys sort their NULLs last in both directions."""
 
-    expr: ColumnElement[Any]
+    expr: ColumnElement[Any] | QueryableAttribute[Any]
     descending: bool = False
     nullable: bool = False
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from sqlalchemy import ColumnElement, Select, and_, exists, not_, or_, select
@@ -82,14 +82,15 @@ def _literal(value: fl.Literal, kind: fl.FieldKind, column: Column | None, name:
 def _compare(expr: Any, op: fl.Operator, value: Any) -> ColumnElement[bool]:
     if op is fl.Operator.HAS:
         return expr.contains(str(value), autoescape=True)  # type: ignore[no-any-return]
-    return {
+    compare: Callable[[], Any] = {
         fl.Operator.EQ: lambda: expr == value,
         fl.Operator.NE: lambda: expr != value,
         fl.Operator.LT: lambda: expr < value,
         fl.Operator.LE: lambda: expr <= value,
         fl.Operator.GT: lambda: expr > value,
         fl.Operator.GE: lambda: expr >= value,
-    }[op]()  # type: ignore[no-any-return]
+    }[op]
+    return cast("ColumnElement[bool]", compare())
 
 
 class _Compiler:
@@ -138,7 +139,9 @@ class _Compiler:
             for item in items
         ]
 
-    def sort_keys(self, order: Sequence[fl.OrderKey], stmt: Select[Any]) -> tuple[list[SortKey], Select[Any]]:
+    def sort_keys(
+        self, order: Sequence[fl.OrderKey], stmt: Select[Any]
+    ) -> tuple[list[SortKey], Select[Any]]:
         keys: list[SortKey] = []
         for item in order:
             if len(item.field) == 1:
@@ -157,7 +160,9 @@ class _Compiler:
         return keys, stmt
 
 
-def _parse(schema: ListSchema, filter_text: str, order_by: str) -> tuple[fl.Node | None, tuple[fl.OrderKey, ...]]:
+def _parse(
+    schema: ListSchema, filter_text: str, order_by: str
+) -> tuple[fl.Node | None, tuple[fl.OrderKey, ...]]:
     spec = schema.spec
     try:
         node = fl.parse_filter(filter_text)

@@ -68,12 +68,18 @@ async def get_tenant(session: AsyncSession, tenant_id: str) -> Tenant:
     return row
 
 
-async def create_tenant(session: AsyncSession, tenant_id: str, display_name: str, description: str) -> Tenant:
+async def create_tenant(
+    session: AsyncSession, tenant_id: str, display_name: str, description: str
+) -> Tenant:
     if await session.get(Tenant, tenant_id) is not None:
         raise AlreadyExists.resource(TENANT.format(tenant_id))
     now = clock.now_us()
     row = Tenant(
-        id=tenant_id, display_name=display_name, description=description, create_time=now, update_time=now
+        id=tenant_id,
+        display_name=display_name,
+        description=description,
+        create_time=now,
+        update_time=now,
     )
     session.add(row)
     await session.flush()
@@ -85,8 +91,9 @@ async def delete_tenant(session: AsyncSession, tenant: Tenant) -> None:
     for model in (Experiment, MetadataArtifact, MetadataExecution, MetadataContext):
         count = await session.scalar(select(func.count()).select_from(model))
         if count:
+            name = TENANT.format(tenant.id)
             raise FailedPrecondition(
-                f"{TENANT.format(tenant.id)} still has {model.__tablename__} rows; delete them first",
+                f"{name} still has {model.__tablename__} rows; delete them first",
                 metadata={"resource": TENANT.format(tenant.id)},
             )
     await session.execute(delete(Principal))
@@ -197,5 +204,7 @@ async def create_role_binding(
 async def principal_ids(session: AsyncSession, pks: list[int]) -> dict[int, str]:
     if not pks:
         return {}
-    rows = await session.execute(select(Principal.pk, Principal.principal_id).where(Principal.pk.in_(pks)))
+    rows = await session.execute(
+        select(Principal.pk, Principal.principal_id).where(Principal.pk.in_(pks))
+    )
     return {pk: principal_id for pk, principal_id in rows}
