@@ -203,7 +203,7 @@ async def test_request_id_reused_for_another_request_is_refused(world: TenantWor
         ({"experiment_id": "x" * 64}, "experiment_id"),
         ({"request_id": "not-a-uuid"}, "request_id"),
         ({"experiment": ex.Experiment(display_name="x" * 201)}, "experiment.display_name"),
-        ({"experiment": ex.Experiment(tags={"k": "v" * 5001})}, "experiment.tags['k']"),
+        ({"experiment": ex.Experiment(tags={"k": "v" * 5001})}, 'experiment.tags["k"]'),
     ],
 )
 async def test_create_experiment_bad_input_names_the_field(

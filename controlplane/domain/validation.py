@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from collections.abc import Mapping
@@ -29,6 +30,11 @@ def string(value: str, field: str, *, maximum: int, required: bool = False) -> s
     return value
 
 
+def map_entry(field: str, key: str) -> str:
+    """The path of one map entry in a field violation, e.g. ``run.tags["team"]``."""
+    return f"{field}[{json.dumps(key[:40])}]"
+
+
 def string_map(
     values: Mapping[str, str], field: str, *, max_value: int, max_entries: int = MAX_MAP_ENTRIES
 ) -> dict[str, str]:
@@ -37,8 +43,8 @@ def string_map(
     for key, value in values.items():
         if not key:
             raise InvalidArgument.for_field(field, "has an empty key")
-        string(key, f"{field}[{key[:40]!r}]", maximum=MAX_KEY)
-        string(value, f"{field}[{key[:40]!r}]", maximum=max_value)
+        string(key, map_entry(field, key), maximum=MAX_KEY)
+        string(value, map_entry(field, key), maximum=max_value)
     return dict(values)
 
 

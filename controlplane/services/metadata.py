@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from google.protobuf import empty_pb2, json_format
+from google.protobuf import empty_pb2, json_format, struct_pb2
 
 from controlplane import clock, names
 from controlplane.domain import validation as check
@@ -133,6 +133,20 @@ def _enum(value: int, allowed: frozenset[int], field: str, wrapper: Any) -> int:
     return value
 
 
+def _has_unset_value(message: struct_pb2.Struct | struct_pb2.ListValue) -> bool:
+    """True when a Value nested anywhere in ``message`` has no kind (it would turn into null)."""
+    values = message.fields.values() if isinstance(message, struct_pb2.Struct) else message.values
+    for value in values:
+        kind = value.WhichOneof("kind")
+        if kind is None:
+            return True
+        if kind == "struct_value" and _has_unset_value(value.struct_value):
+            return True
+        if kind == "list_value" and _has_unset_value(value.list_value):
+            return True
+    return False
+
+
 def _properties(values: Mapping[str, pb.Value], field: str) -> dict[str, Any]:
     """The properties as stored: each Value as its proto3 JSON mapping."""
     if len(values) > check.MAX_MAP_ENTRIES:
@@ -141,7 +155,7 @@ def _properties(values: Mapping[str, pb.Value], field: str) -> dict[str, Any]:
     for key in sorted(values):
         if not key:
             raise InvalidArgument.for_field(field, "has an empty key")
-        entry = f"{field}[{json.dumps(key[:40])}]"
+        entry = check.map_entry(field, key)
         check.string(key, entry, maximum=check.MAX_KEY)
         value = values[key]
         kind = value.WhichOneof("kind")
@@ -149,6 +163,8 @@ def _properties(values: Mapping[str, pb.Value], field: str) -> dict[str, Any]:
             raise InvalidArgument.for_field(entry, "has no value set")
         if kind == "double_value" and not math.isfinite(value.double_value):
             raise InvalidArgument.for_field(entry, "must be a finite number")
+        if kind == "struct_value" and _has_unset_value(value.struct_value):
+            raise InvalidArgument.for_field(entry, "contains a value with no kind set")
         try:
             stored[key] = json_format.MessageToDict(value)
         except json_format.Error as exc:

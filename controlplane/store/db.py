@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Select, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
@@ -26,7 +26,7 @@ from sqlalchemy.orm import ORMExecuteState, Session
 
 from controlplane import clock
 from controlplane.errors import Conflict
-from controlplane.store.models import AuditEvent
+from controlplane.store.models import AuditEvent, Versioned
 from controlplane.store.tenancy import current_tenant
 
 
@@ -100,6 +100,19 @@ class _MutationTracker:
     mutated: bool = field(default=False)
 
 
+def _loads_versioned_entity(statement: Select[Any]) -> bool:
+    for description in statement.column_descriptions:
+        entity = description.get("entity")
+        if (
+            entity is not None
+            and description.get("expr") is entity
+            and isinstance(entity, type)
+            and issubclass(entity, Versioned)
+        ):
+            return True
+    return False
+
+
 def _track_mutations(session: Session) -> _MutationTracker:
     tracker = _MutationTracker()
 
@@ -107,6 +120,10 @@ def _track_mutations(session: Session) -> _MutationTracker:
     def _on_execute(state: ORMExecuteState) -> None:
         if state.is_insert or state.is_update or state.is_delete:
             tracker.mutated = True
+        elif isinstance(state.statement, Select) and _loads_versioned_entity(state.statement):
+            # A write transaction that reads a mutable resource locks its row (PostgreSQL;
+            # SQLite has one writer anyway), so an etag checked here stays true until commit.
+            state.statement = state.statement.with_for_update()
 
     @event.listens_for(session, "before_flush")
     def _on_flush(sess: Session, *_: Any) -> None:

@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
-from sqlalchemy import ColumnElement, Select, and_, exists, not_, or_, select
+from sqlalchemy import ColumnElement, Integer, Select, and_, exists, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import InstrumentedAttribute, aliased
+from sqlalchemy.sql.functions import FunctionElement
 
 from controlplane import clock
 from controlplane.domain import filtering as fl
@@ -79,9 +81,29 @@ def _literal(value: fl.Literal, kind: fl.FieldKind, column: Column | None, name:
     return value.value
 
 
+class Contains(FunctionElement[int]):
+    """Position of a substring, case-sensitive on every backend (SQLite's LIKE ignores ASCII
+    case, PostgreSQL's does not, so ``:`` is not compiled to LIKE)."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(Contains)
+def _contains_default(element: Contains, compiler: Any, **kw: Any) -> str:
+    haystack, needle = list(element.clauses)
+    return f"strpos({compiler.process(haystack, **kw)}, {compiler.process(needle, **kw)})"
+
+
+@compiles(Contains, "sqlite")
+def _contains_sqlite(element: Contains, compiler: Any, **kw: Any) -> str:
+    haystack, needle = list(element.clauses)
+    return f"instr({compiler.process(haystack, **kw)}, {compiler.process(needle, **kw)})"
+
+
 def _compare(expr: Any, op: fl.Operator, value: Any) -> ColumnElement[bool]:
     if op is fl.Operator.HAS:
-        return expr.contains(str(value), autoescape=True)  # type: ignore[no-any-return]
+        return Contains(expr, str(value)) > 0
     compare: Callable[[], Any] = {
         fl.Operator.EQ: lambda: expr == value,
         fl.Operator.NE: lambda: expr != value,
