@@ -33,3 +33,5 @@ def configure(fmt: str = "json", level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # casbin logs every policy line it loads at INFO; keep it to warnings.
+    logging.getLogger("casbin").setLevel(max(logging.WARNING, root.level))
