@@ -176,3 +176,17 @@ async def test_concurrent_sqlite_writers_queue_instead_of_failing(tmp_path: Path
         async with db.read() as session:
             assert len((await session.scalars(select(Experiment))).all()) == 40
     await db.dispose()
+
+
+async def test_analyze_records_planner_statistics_on_sqlite(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'a.db'}")
+    await migrate.upgrade(db)
+    await db.analyze()
+    async with db.reader.connect() as connection:
+        tables = (
+            await connection.execute(
+                text("SELECT name FROM sqlite_master WHERE name = 'sqlite_stat1'")
+            )
+        ).all()
+    assert tables == [("sqlite_stat1",)]
+    await db.dispose()

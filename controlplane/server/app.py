@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -45,6 +46,19 @@ log = logging.getLogger("controlplane.server")
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 
+ANALYZE_EVERY_SECONDS = 300.0
+
+
+async def _maintain(db: Database) -> None:
+    """Keeps the embedded store's planner statistics fresh while the server runs."""
+    while True:
+        await asyncio.sleep(ANALYZE_EVERY_SECONDS)
+        try:
+            await db.analyze()
+        except Exception:
+            log.exception("refreshing SQLite statistics failed; will retry")
+
+
 @dataclass
 class RunningServer:
     server: grpc.aio.Server
@@ -52,11 +66,16 @@ class RunningServer:
     services: Services
     health: AsyncHealthServicer
     admin_key: str | None
+    maintenance: asyncio.Task[None] | None = None
 
     async def stop(self, grace: float | None = 5.0) -> None:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
         await self.services.authorizer.stop()
+        if self.maintenance is not None:
+            self.maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.maintenance
         await self.services.db.dispose()
 
 
@@ -83,6 +102,7 @@ async def start(settings: Settings) -> RunningServer:
         admin_key = await bootstrap.ensure_platform_admin(db, settings.admin_key_path)
         authorizer = Authorizer(db)
         await authorizer.load()
+        await db.analyze()
     except BaseException:
         await db.dispose()
         raise
@@ -133,6 +153,7 @@ async def start(settings: Settings) -> RunningServer:
         await db.dispose()
         raise
     authorizer.start()
+    maintenance = asyncio.get_running_loop().create_task(_maintain(db)) if db.is_sqlite else None
     log.info(
         "serving",
         extra={
@@ -142,7 +163,7 @@ async def start(settings: Settings) -> RunningServer:
             "database": db.url.split("://", 1)[0],
         },
     )
-    return RunningServer(server, port, shared, health_servicer, admin_key)
+    return RunningServer(server, port, shared, health_servicer, admin_key, maintenance)
 
 
 async def serve(settings: Settings) -> None:

@@ -7,10 +7,10 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import Table, and_, delete, or_, select
+from sqlalchemy import Table, and_, bindparam, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -145,16 +145,17 @@ async def get_run(session: AsyncSession, experiment_id: str, run_id: str, name: 
     return row
 
 
+_RUN_STATE = select(Run.pk, Run.state).where(
+    Run.experiment_id == bindparam("experiment_id"), Run.run_id == bindparam("run_id")
+)
+
+
 async def run_state(
     session: AsyncSession, experiment_id: str, run_id: str, name: str
 ) -> tuple[int, int]:
     """(pk, state) of a run, without loading the rest of it (the metric-logging hot path)."""
     found = (
-        await session.execute(
-            select(Run.pk, Run.state).where(
-                Run.experiment_id == experiment_id, Run.run_id == run_id
-            )
-        )
+        await session.execute(_RUN_STATE, {"experiment_id": experiment_id, "run_id": run_id})
     ).first()
     if found is None:
         raise NotFound.resource(name)
@@ -246,16 +247,41 @@ def add_params(session: AsyncSession, run_pk: int, params: Mapping[str, str]) ->
 # -- metrics ----------------------------------------------------------------------------------
 
 
-def _insert_for(session: AsyncSession):  # type: ignore[no-untyped-def]
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+_CHUNK_INSERT = cast(Table, MetricChunk.__table__).insert()
+
+
+def _latest_upsert(dialect: str) -> Any:
+    """Moves a key's latest point forward only: the new (step, timestamp) must be at least the
+    stored one. One statement for any number of keys; built once per dialect, because building
+    ``excluded`` clones the table and costs more than running the statement."""
+    table = cast(Table, LatestMetric.__table__)
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    return insert.on_conflict_do_update(
+        index_elements=["run_pk", "key"],
+        set_={
+            "value": insert.excluded.value,
+            "step": insert.excluded.step,
+            "timestamp_ms": insert.excluded.timestamp_ms,
+        },
+        where=or_(
+            insert.excluded.step > table.c.step,
+            and_(
+                insert.excluded.step == table.c.step,
+                insert.excluded.timestamp_ms >= table.c.timestamp_ms,
+            ),
+        ),
+    )
+
+
+_LATEST_UPSERT = {dialect: _latest_upsert(dialect) for dialect in ("sqlite", "postgresql")}
 
 
 async def write_metrics(session: AsyncSession, run_pk: int, groups: Sequence[KeyPoints]) -> int:
-    """Appends one chunk row per key and moves each key's latest point forward; two statements
-    (plus one read of the current latest points) whatever the batch size."""
+    """Appends one chunk row per key and moves each key's latest point forward: two
+    statements, whatever the batch size."""
     tenant = current_tenant()
     await session.execute(
-        cast(Table, MetricChunk.__table__).insert(),
+        _CHUNK_INSERT,
         [
             {
                 "tenant_id": tenant,
@@ -282,28 +308,7 @@ async def write_metrics(session: AsyncSession, run_pk: int, groups: Sequence[Key
                 "timestamp_ms": ts,
             }
         )
-    table = cast(Table, LatestMetric.__table__)
-    insert = _insert_for(session)(table)
-    # Only move a key's latest point forward: (step, timestamp) of the new point must be at
-    # least the stored one. One statement, whatever the number of keys.
-    await session.execute(
-        insert.on_conflict_do_update(
-            index_elements=["run_pk", "key"],
-            set_={
-                "value": insert.excluded.value,
-                "step": insert.excluded.step,
-                "timestamp_ms": insert.excluded.timestamp_ms,
-            },
-            where=or_(
-                insert.excluded.step > table.c.step,
-                and_(
-                    insert.excluded.step == table.c.step,
-                    insert.excluded.timestamp_ms >= table.c.timestamp_ms,
-                ),
-            ),
-        ),
-        rows,
-    )
+    await session.execute(_LATEST_UPSERT[session.get_bind().dialect.name], rows)
     return sum(len(group.values) for group in groups)
 
 
