@@ -8,6 +8,7 @@ import logging
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -287,3 +288,58 @@ async def test_second_start_on_the_same_store_creates_no_new_admin(tmp_path: Pat
         assert settings.admin_key_path.read_text() == key
     finally:
         await second.stop(0)
+
+
+@pytest.fixture(scope="session")
+def telemetry() -> tuple[object, object]:
+    """In-memory OpenTelemetry providers, installed once per process (they cannot be replaced)."""
+    from opentelemetry import metrics, trace
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    trace.set_tracer_provider(provider)
+    reader = InMemoryMetricReader()
+    metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+    return spans, reader
+
+
+async def test_every_rpc_gets_a_span_and_a_duration_measurement(
+    world: object, telemetry: tuple[Any, Any]
+) -> None:
+    spans, reader = telemetry
+    spans.clear()
+    viewer = world["viewer"]  # type: ignore[index]
+    await viewer.call(viewer.tenants.GetCaller, tn.GetCallerRequest())
+    with pytest.raises(grpc.aio.AioRpcError):
+        await viewer.call(viewer.tenants.GetPrincipal, tn.GetPrincipalRequest(name="bad"))
+
+    finished = {span.name: span for span in spans.get_finished_spans()}
+    ok = finished["controlplane.v1.TenantService/GetCaller"]
+    assert ok.attributes is not None and ok.attributes["rpc.grpc.status_code"] == "OK"
+    failed = finished["controlplane.v1.TenantService/GetPrincipal"]
+    assert failed.attributes is not None
+    assert failed.attributes["rpc.grpc.status_code"] == "INVALID_ARGUMENT"
+    data = reader.get_metrics_data()
+    assert data is not None
+    names = {
+        metric.name
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+    }
+    assert "rpc.server.duration" in names
+
+
+def test_json_logs_are_one_object_per_line_with_extras() -> None:
+    from controlplane.server.logs import JsonFormatter
+
+    record = logging.LogRecord("controlplane.rpc", logging.INFO, "f", 1, "served %s", ("x",), None)
+    record.port = 7470
+    entry = json.loads(JsonFormatter().format(record))
+    assert (entry["level"], entry["message"], entry["port"]) == ("INFO", "served x", 7470)
