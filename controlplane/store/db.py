@@ -215,6 +215,9 @@ class Database:
             # Sample at most ~1000 rows per index: milliseconds, whatever the table size.
             await connection.exec_driver_sql("PRAGMA analysis_limit=1000")
             await connection.exec_driver_sql("ANALYZE")
+        # SQLite reads statistics when a connection opens (ANALYZE changes no schema, so open
+        # connections never notice): let the readers reconnect.
+        await self.reader.dispose()
 
     async def dispose(self) -> None:
         for engine in self.engines:
