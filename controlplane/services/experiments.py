@@ -17,6 +17,7 @@ from controlplane.services.base import Services
 from controlplane.store import experiments as store
 from controlplane.store import idempotency
 from controlplane.store.models import Experiment, Run
+from controlplane.store.pagination import page_size
 from controlplane.store.query import list_page
 from controlplane.v1 import common_pb2
 from controlplane.v1 import experiment_service_pb2 as pb
@@ -334,8 +335,6 @@ class ExperimentService(pb_grpc.ExperimentServiceServicer):
     ) -> pb.MetricHistory:
         _, experiment_id, run_id = names.RUN.parse(request.run, "run")
         check.string(request.metric_key, "metric_key", maximum=check.MAX_KEY, required=True)
-        from controlplane.store.pagination import page_size
-
         size = page_size(request.page_size, default=MAX_HISTORY_PAGE, maximum=MAX_HISTORY_PAGE)
         query = ["GetMetricHistory", request.run, request.metric_key]
         position = self.tokens.decode(request.page_token, query)
@@ -343,13 +342,8 @@ class ExperimentService(pb_grpc.ExperimentServiceServicer):
         async with self.db.read() as session:
             run_pk, _ = await store.run_state(session, experiment_id, run_id, request.run)
             steps, values, stamps = await store.metric_history(session, run_pk, request.metric_key)
-        if len(steps) == 0 and start == 0:
-            exists = False
-            async with self.db.read() as session:
-                data = await store.run_data(session, [run_pk])
-                exists = any(m.key == request.metric_key for m in data[run_pk].metrics)
-            if not exists:
-                raise NotFound.resource(f"{request.run}/metrics/{request.metric_key}")
+        if len(steps) == 0:  # every logged point is in a chunk: the metric was never logged
+            raise NotFound.resource(f"{request.run}/metrics/{request.metric_key}")
         end = min(start + size, len(steps))
         history = pb.MetricHistory(metric_key=request.metric_key)
         history.steps.extend(steps[start:end].tolist())

@@ -7,7 +7,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 from sqlalchemy import Table, and_, bindparam, delete, or_, select
@@ -133,7 +133,14 @@ class RunData:
 
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
-    metrics: list[LatestMetric] = field(default_factory=list)
+    metrics: list[LatestPoint] = field(default_factory=list)
+
+
+class LatestPoint(NamedTuple):
+    key: str
+    value: float | None  # None: the point was NaN
+    step: int
+    timestamp_ms: int
 
 
 async def get_run(session: AsyncSession, experiment_id: str, run_id: str, name: str) -> Run:
@@ -211,11 +218,19 @@ async def run_data(session: AsyncSession, pks: Sequence[int]) -> dict[int, RunDa
         )
         for pk, key, value in rows:
             getattr(data[pk], attr)[key] = value
-    metrics = await session.scalars(
-        select(LatestMetric).where(LatestMetric.run_pk.in_(pks)).order_by(LatestMetric.key)
+    metrics = await session.execute(
+        select(
+            LatestMetric.run_pk,
+            LatestMetric.key,
+            LatestMetric.value,
+            LatestMetric.step,
+            LatestMetric.timestamp_ms,
+        )
+        .where(LatestMetric.run_pk.in_(pks))
+        .order_by(LatestMetric.key)
     )
-    for metric in metrics:
-        data[metric.run_pk].metrics.append(metric)
+    for pk, metric_key, metric_value, step, timestamp_ms in metrics:
+        data[pk].metrics.append(LatestPoint(metric_key, metric_value, step, timestamp_ms))
     return data
 
 
