@@ -13,7 +13,7 @@ from controlplane.domain import validation as check
 from controlplane.domain.metrics import decode_batch
 from controlplane.errors import InvalidArgument, NotFound, ParamAlreadySet
 from controlplane.services._typing import ServicerContext
-from controlplane.services.base import Services
+from controlplane.services.base import Services, delete_resource
 from controlplane.store import experiments as store
 from controlplane.store import idempotency
 from controlplane.store.models import Experiment, Run
@@ -156,8 +156,7 @@ class ExperimentService(pb_grpc.ExperimentServiceServicer):
                 tags = new_tags
             else:
                 tags = (await store.experiment_tags(unit.session, [row.pk]))[row.pk]
-            row.version += 1
-            row.update_time = clock.now_us()
+            row.touch(clock.now_us())
             unit.audit(patch.name, action="update", fields=sorted(paths))
             result = experiment_proto(row, tags)
         return result
@@ -168,9 +167,7 @@ class ExperimentService(pb_grpc.ExperimentServiceServicer):
         _, experiment_id = names.EXPERIMENT.parse(request.name, "name")
         async with self.db.write() as unit:
             row = await store.get_experiment(unit.session, experiment_id, request.name)
-            check.check_etag(request.etag, row.version, request.name)
-            await unit.session.delete(row)
-            unit.audit(request.name, action="delete")
+            await delete_resource(unit, row, request.name, request.etag)
         return empty_pb2.Empty()
 
     # -- runs ---------------------------------------------------------------------------------
@@ -256,8 +253,7 @@ class ExperimentService(pb_grpc.ExperimentServiceServicer):
                 row.display_name = patch.display_name
             if "tags" in paths:
                 await store.replace_run_tags(unit.session, row.pk, new_tags)
-            row.version += 1
-            row.update_time = now
+            row.touch(now)
             unit.audit(patch.name, action="update", fields=sorted(paths))
             await unit.session.flush()
             data = await store.run_data(unit.session, [row.pk])
@@ -270,9 +266,7 @@ class ExperimentService(pb_grpc.ExperimentServiceServicer):
         _, experiment_id, run_id = names.RUN.parse(request.name, "name")
         async with self.db.write() as unit:
             row = await store.get_run(unit.session, experiment_id, run_id, request.name)
-            check.check_etag(request.etag, row.version, request.name)
-            await unit.session.delete(row)
-            unit.audit(request.name, action="delete")
+            await delete_resource(unit, row, request.name, request.etag)
         return empty_pb2.Empty()
 
     async def LogParams(

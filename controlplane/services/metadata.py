@@ -14,7 +14,7 @@ from controlplane import clock, names
 from controlplane.domain import validation as check
 from controlplane.errors import InvalidArgument, NotFound
 from controlplane.services._typing import ServicerContext
-from controlplane.services.base import Services
+from controlplane.services.base import Services, delete_resource
 from controlplane.store import idempotency
 from controlplane.store import metadata as store
 from controlplane.store.models import (
@@ -296,8 +296,7 @@ class MetadataService(pb_grpc.MetadataServiceServicer):
                 row.state = state
             if "properties" in paths:
                 row.properties = properties
-            row.version += 1
-            row.update_time = clock.now_us()
+            row.touch(clock.now_us())
             unit.audit(patch.name, action="update", fields=sorted(paths))
             result = artifact_proto(row)
         return result
@@ -309,9 +308,7 @@ class MetadataService(pb_grpc.MetadataServiceServicer):
         _own(tenant, request.name)
         async with self.db.write() as unit:
             row = await store.get_artifact(unit.session, artifact_id, request.name)
-            check.check_etag(request.etag, row.version, request.name)
-            await unit.session.delete(row)
-            unit.audit(request.name, action="delete")
+            await delete_resource(unit, row, request.name, request.etag)
         return empty_pb2.Empty()
 
     # -- executions ---------------------------------------------------------------------------
@@ -396,8 +393,7 @@ class MetadataService(pb_grpc.MetadataServiceServicer):
                 row.state = state
             if "properties" in paths:
                 row.properties = properties
-            row.version += 1
-            row.update_time = clock.now_us()
+            row.touch(clock.now_us())
             unit.audit(patch.name, action="update", fields=sorted(paths))
             result = execution_proto(row)
         return result
@@ -409,9 +405,7 @@ class MetadataService(pb_grpc.MetadataServiceServicer):
         _own(tenant, request.name)
         async with self.db.write() as unit:
             row = await store.get_execution(unit.session, execution_id, request.name)
-            check.check_etag(request.etag, row.version, request.name)
-            await unit.session.delete(row)
-            unit.audit(request.name, action="delete")
+            await delete_resource(unit, row, request.name, request.etag)
         return empty_pb2.Empty()
 
     # -- contexts -----------------------------------------------------------------------------
@@ -491,8 +485,7 @@ class MetadataService(pb_grpc.MetadataServiceServicer):
                 row.display_name = display_name
             if "properties" in paths:
                 row.properties = properties
-            row.version += 1
-            row.update_time = clock.now_us()
+            row.touch(clock.now_us())
             unit.audit(patch.name, action="update", fields=sorted(paths))
             result = context_proto(row)
         return result
@@ -504,9 +497,7 @@ class MetadataService(pb_grpc.MetadataServiceServicer):
         _own(tenant, request.name)
         async with self.db.write() as unit:
             row = await store.get_context(unit.session, context_id, request.name)
-            check.check_etag(request.etag, row.version, request.name)
-            await unit.session.delete(row)
-            unit.audit(request.name, action="delete")
+            await delete_resource(unit, row, request.name, request.etag)
         return empty_pb2.Empty()
 
     # -- membership and events ----------------------------------------------------------------

@@ -11,7 +11,7 @@ from controlplane.auth.roles import PLATFORM_TENANT
 from controlplane.domain import validation as check
 from controlplane.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from controlplane.services._typing import ServicerContext
-from controlplane.services.base import Services
+from controlplane.services.base import Services, delete_resource
 from controlplane.store import idempotency
 from controlplane.store import tenants as store
 from controlplane.store.db import call_info
@@ -140,8 +140,7 @@ class TenantService(pb_grpc.TenantServiceServicer):
                 row.display_name = patch.display_name
             if "description" in paths:
                 row.description = patch.description
-            row.version += 1
-            row.update_time = clock.now_us()
+            row.touch(clock.now_us())
             unit.audit(patch.name, action="update", fields=sorted(paths))
             return tenant_proto(row)
 
@@ -230,8 +229,7 @@ class TenantService(pb_grpc.TenantServiceServicer):
                 row.display_name = patch.display_name
             if "disabled" in paths:
                 row.disabled = patch.disabled
-            row.version += 1
-            row.update_time = clock.now_us()
+            row.touch(clock.now_us())
             unit.audit(patch.name, action="update", fields=sorted(paths))
             result = principal_proto(row)
         self.authenticator.forget_principal(patch.name)
@@ -245,9 +243,7 @@ class TenantService(pb_grpc.TenantServiceServicer):
             raise FailedPrecondition("a principal cannot delete itself")
         async with self.db.write() as unit:
             row = await store.get_principal(unit.session, principal_id)
-            check.check_etag(request.etag, row.version, request.name)
-            await unit.session.delete(row)
-            unit.audit(request.name, action="delete")
+            await delete_resource(unit, row, request.name, request.etag)
         self.authenticator.forget_principal(request.name)
         self.authorizer.forget_principal(request.name)
         return empty_pb2.Empty()

@@ -54,6 +54,11 @@ class Versioned:
     create_time: Mapped[int] = mapped_column(BigInteger, nullable=False)
     update_time: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
+    def touch(self, now_us: int) -> None:
+        """Records a change: a new etag and update time."""
+        self.version += 1
+        self.update_time = now_us
+
 
 # -- platform ---------------------------------------------------------------------------------
 
