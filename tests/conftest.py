@@ -5,6 +5,7 @@ Every test that takes ``server`` (or anything built on it) runs once per backend
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import uuid
@@ -64,15 +65,27 @@ class Api:
         return await stub_method(request, metadata=self.auth)
 
 
+# The server connects as an ordinary role, as it must in production: superusers (and
+# BYPASSRLS roles) are exempt from row-level security, which the tests rely on being active.
+PG_APP_ROLE = "controlplane_test_app"
+
+
 async def _create_pg_database() -> tuple[str, str]:
     name = f"cp_test_{uuid.uuid4().hex[:12]}"
     connection = await asyncpg.connect(PG_ADMIN_URL)
     try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
+        exists = await connection.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", PG_APP_ROLE)
+        if not exists:
+            # Another test worker may create it at the same moment; then it exists, as wanted.
+            with contextlib.suppress(asyncpg.PostgresError):
+                await connection.execute(
+                    f"CREATE ROLE {PG_APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB"
+                )
+        await connection.execute(f'CREATE DATABASE "{name}" OWNER {PG_APP_ROLE}')
     finally:
         await connection.close()
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    return name, f"{base}/{name}"
+    host = PG_ADMIN_URL.split("@", 1)[1].rsplit("/", 1)[0]
+    return name, f"postgresql://{PG_APP_ROLE}@{host}/{name}"
 
 
 async def _drop_pg_database(name: str) -> None:

@@ -190,3 +190,58 @@ async def test_analyze_records_planner_statistics_on_sqlite(tmp_path: Path) -> N
         ).all()
     assert tables == [("sqlite_stat1",)]
     await db.dispose()
+
+
+@pytest.fixture
+async def postgres_two_tenants() -> AsyncIterator[Database]:
+    name, url = await _create_pg_database()
+    db = Database(url)
+    try:
+        await migrate.upgrade(db)
+        with tenant_scope("a"):
+            async with db.write() as unit:
+                unit.session.add_all(
+                    [Tenant(id=t, create_time=0, update_time=0) for t in ("a", "b")]
+                )
+                unit.audit("tenants/a")
+        await _add_experiment(db, "a", "x")
+        await _add_experiment(db, "b", "y")
+        yield db
+    finally:
+        await db.dispose()
+        await _drop_pg_database(name)
+
+
+async def _raw_experiment_ids(db: Database) -> list[str]:
+    async with db.read() as session:
+        rows = await session.execute(text("SELECT experiment_id FROM experiments ORDER BY 1"))
+        return [row[0] for row in rows]
+
+
+async def test_postgres_row_level_security_isolates_even_raw_sql(
+    postgres_two_tenants: Database,
+) -> None:
+    db = postgres_two_tenants
+    with tenant_scope("a"):
+        assert await _raw_experiment_ids(db) == ["x"]
+    with tenant_scope("b"):
+        assert await _raw_experiment_ids(db) == ["y"]
+    with platform_scope():
+        assert await _raw_experiment_ids(db) == ["x", "y"]
+    assert await _raw_experiment_ids(db) == []  # no scope: nothing at all
+
+
+async def test_postgres_row_level_security_refuses_raw_writes_into_another_tenant(
+    postgres_two_tenants: Database,
+) -> None:
+    db = postgres_two_tenants
+    with tenant_scope("a"), pytest.raises(Exception, match="row-level security"):
+        async with db.read() as session:
+            await session.execute(
+                text(
+                    "INSERT INTO experiments (tenant_id, experiment_id, display_name, description,"
+                    " version, create_time, update_time) VALUES ('b', 'z', '', '', 1, 0, 0)"
+                )
+            )
+    with platform_scope():
+        assert await _raw_experiment_ids(db) == ["x", "y"]

@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, event
+from sqlalchemy import Select, Table, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
@@ -28,7 +28,7 @@ from controlplane import clock
 from controlplane.errors import Conflict
 from controlplane.store.inline_sqlite import inline_connector
 from controlplane.store.models import AuditEvent, Versioned
-from controlplane.store.tenancy import current_tenant
+from controlplane.store.tenancy import current_tenant, scope_setting
 
 
 @dataclass(frozen=True)
@@ -152,6 +152,9 @@ def _is_unique_violation(exc: IntegrityError) -> bool:
     return sqlstate == "23505" or "UNIQUE constraint failed" in str(original)
 
 
+_SET_TENANT = text("SELECT set_config('controlplane.tenant', :tenant, true)")
+
+
 class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = normalize_url(url)
@@ -184,7 +187,14 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         async with self._read_sessions() as session, session.begin():
+            await self._scope_transaction(session)
             yield session
+
+    async def _scope_transaction(self, session: AsyncSession) -> None:
+        """On PostgreSQL, hands the tenant scope to row-level security for this transaction
+        (migration 0002): even SQL that escaped the ORM's scoping sees only this tenant."""
+        if not self.is_sqlite:
+            await session.execute(_SET_TENANT, {"tenant": scope_setting()})
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[UnitOfWork]:
@@ -194,6 +204,7 @@ class Database:
             unit = UnitOfWork(session)
             try:
                 async with session.begin():
+                    await self._scope_transaction(session)
                     yield unit
                     await session.flush()
                     if not unit.audited and cast(WriteSession, session.sync_session).mutated:

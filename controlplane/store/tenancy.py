@@ -60,6 +60,15 @@ def current_tenant() -> str:
     return scope
 
 
+def scope_setting() -> str:
+    """The scope as the database's row-level security reads it: a tenant id, ``*`` for
+    platform work, or empty (which matches no row) when there is no scope."""
+    scope = _scope.get()
+    if scope is _PLATFORM:
+        return "*"
+    return scope if isinstance(scope, str) else ""
+
+
 def _is_platform() -> bool:
     return _scope.get() is _PLATFORM
 
