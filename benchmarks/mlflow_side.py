@@ -27,7 +27,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,7 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-HOST = "127.0.0.1"
+from _common import HOST, cpu_s, free_port, now_ms, percentile, process_tree, rss_kb
+
 START_TIMEOUT_S = 180.0
 IDLE_WINDOW_S = 2.0  # "idle" = the whole tree used < IDLE_CPU_FRACTION of a core for this long
 IDLE_CPU_FRACTION = 0.05
@@ -80,64 +80,6 @@ class Server:
         return f"http://{HOST}:{self.port}"
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def percentile(values: list[float], pct: float) -> float:
-    """Nearest-rank percentile (pct in 0..100)."""
-    if not values:
-        raise ValueError("no samples")
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(pct / 100.0 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-# ---------------------------------------------------------------- processes
-
-
-def _children_map() -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        # Field 4 (ppid) follows the ")" that closes the command name.
-        fields = stat[stat.rfind(")") + 2 :].split()
-        children.setdefault(int(fields[1]), []).append(int(entry))
-    return children
-
-
-def process_tree(root: int) -> list[int]:
-    children = _children_map()
-    tree: list[int] = []
-    todo = [root]
-    while todo:
-        pid = todo.pop()
-        tree.append(pid)
-        todo.extend(children.get(pid, []))
-    return tree
-
-
-def rss_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0  # exited, or a kernel thread without VmRSS
-
-
 def tree_rss_mb(root: int) -> tuple[float, int]:
     pids = process_tree(root)
     return sum(rss_kb(p) for p in pids) / 1024.0, len(pids)
@@ -160,15 +102,7 @@ def rss_breakdown_mb(root: int) -> dict[str, float]:
 
 
 def tree_cpu_s(root: int) -> float:
-    ticks = 0
-    for pid in process_tree(root):
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        ticks += int(fields[11]) + int(fields[12])  # utime + stime
-    return ticks / os.sysconf("SC_CLK_TCK")
+    return sum(cpu_s(pid) for pid in process_tree(root))
 
 
 def wait_idle(root: int) -> float:

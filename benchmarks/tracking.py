@@ -45,6 +45,7 @@ from typing import Any
 
 import grpc
 import numpy as np
+from _common import HOST, cpu_s, free_port, now_ms, percentile, process_tree, rss_kb
 from google.protobuf import field_mask_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -54,7 +55,6 @@ from controlplane.v1 import experiment_service_pb2_grpc as exp_grpc
 from controlplane.v1 import tenant_service_pb2 as tenant_pb
 from controlplane.v1 import tenant_service_pb2_grpc as tenant_grpc
 
-HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = ROOT / "benchmarks"
 RESULTS_DIR = BENCH_DIR / "results"
@@ -127,49 +127,9 @@ class Config:
 _children: list[subprocess.Popen[bytes]] = []
 
 
-def _process_tree(root: int) -> list[int]:
-    """``root`` and its descendants, from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        children.setdefault(int(fields[1]), []).append(int(entry))
-    tree, todo = [], [root]
-    while todo and len(tree) < 10_000:
-        pid = todo.pop()
-        tree.append(pid)
-        todo.extend(children.get(pid, []))
-    return tree
-
-
-def _rss_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 def rss_mb(pid: int) -> float:
     """VmRSS of ``pid`` and its descendants (the control plane has none), in MiB."""
-    return sum(_rss_kb(p) for p in _process_tree(pid)) / 1024.0
-
-
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` so far."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = stat[stat.rfind(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return sum(rss_kb(p) for p in process_tree(pid)) / 1024.0
 
 
 def spawn(
@@ -190,7 +150,7 @@ def spawn(
 
 def terminate(proc: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT_S) -> None:
     """SIGTERM the process group, wait, then SIGKILL the group and any stray descendant."""
-    tree = _process_tree(proc.pid) if proc.poll() is None else []
+    tree = process_tree(proc.pid) if proc.poll() is None else []
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGTERM)
     with contextlib.suppress(subprocess.TimeoutExpired):
@@ -216,24 +176,6 @@ def _raise_on_sigterm(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)  # unwinds through the finally blocks that stop servers
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-# ---------------------------------------------------------------------------- statistics
-
-
-def percentile(values: Sequence[float], pct: float) -> float:
-    """Nearest-rank percentile (pct in 0..100), as in benchmarks/mlflow_side.py."""
-    if not values:
-        raise ValueError("no samples")
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(pct / 100.0 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
-
-
 def timed_ms(call: Callable[[], Any], n: int, warmup: int = 0) -> tuple[list[float], Any]:
     """Calls ``call`` warmup + n times; returns the n latencies in ms and the last result."""
     result = None
@@ -245,10 +187,6 @@ def timed_ms(call: Callable[[], Any], n: int, warmup: int = 0) -> tuple[list[flo
         result = call()
         lat.append((time.perf_counter() - t0) * 1000.0)
     return lat, result
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 # ------------------------------------------------------------------------- the server
