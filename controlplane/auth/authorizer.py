@@ -49,11 +49,19 @@ class Authorizer:
         )
         self._enforcer = casbin.Enforcer(model)
         self._enforcer.enable_auto_save(False)
-        for role, permissions in ROLE_PERMISSIONS.items():
-            for permission in sorted(permissions):
-                self._enforcer.add_policy(_role_subject(role), permission)
+        self._add_role_permissions()
         self._cache: dict[tuple[str, str, str], bool] = {}
         self._task: asyncio.Task[None] | None = None
+
+    def _add_role_permissions(self) -> None:
+        """The ``p`` rules: each built-in role and the permissions it grants."""
+        self._enforcer.add_policies(
+            [
+                [_role_subject(role), permission]
+                for role, permissions in ROLE_PERMISSIONS.items()
+                for permission in sorted(permissions)
+            ]
+        )
 
     async def load(self) -> None:
         """Replaces the enforcer's bindings with those in the database."""
@@ -79,9 +87,7 @@ class Authorizer:
         current = {tuple(rule) for rule in self._enforcer.get_grouping_policy()}
         if current != set(grouping):
             self._enforcer.clear_policy()
-            for role, permissions in ROLE_PERMISSIONS.items():
-                for permission in sorted(permissions):
-                    self._enforcer.add_policy(_role_subject(role), permission)
+            self._add_role_permissions()
             if grouping:
                 self._enforcer.add_grouping_policies([list(rule) for rule in grouping])
             self._cache.clear()
