@@ -8,6 +8,7 @@ lets the context variables it sets (tenant, caller) reach the servicer and the s
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import logging
 import time
@@ -83,13 +84,14 @@ class _Interceptor(ServerInterceptor):
         method = method_table().get(details.method)
         return self.wrap(handler, details, method)
 
+    @abc.abstractmethod
     def wrap(
         self,
         handler: Handler,
         details: grpc.HandlerCallDetails,
         method: Method | None,
     ) -> Handler:
-        raise NotImplementedError  # each interceptor below overrides this
+        """The handler with this interceptor's behaviour around it."""
 
 
 class TelemetryInterceptor(_Interceptor):
