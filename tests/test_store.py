@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -245,3 +246,44 @@ async def test_postgres_row_level_security_refuses_raw_writes_into_another_tenan
             )
     with platform_scope():
         assert await _raw_experiment_ids(db) == ["x", "y"]
+
+
+async def test_a_union_over_tenant_tables_is_refused_rather_than_run_unscoped(
+    migrated: Database,
+) -> None:
+    from sqlalchemy import literal, union_all
+
+    from controlplane.store.models import RunParam, RunTag
+
+    statement = union_all(
+        select(literal("p"), RunParam.key).where(RunParam.run_pk == 1),
+        select(literal("t"), RunTag.key).where(RunTag.run_pk == 1),
+    )
+    for scope in (tenant_scope("a"), contextlib.nullcontext()):
+        with scope, pytest.raises(TenancyViolation, match="compound"):
+            async with migrated.read() as session:
+                await session.execute(statement)
+
+
+async def test_a_core_table_query_on_tenant_data_is_refused(migrated: Database) -> None:
+    table = Experiment.__table__
+    with tenant_scope("a"), pytest.raises(TenancyViolation, match="Core"):
+        async with migrated.read() as session:
+            await session.execute(select(table.c.experiment_id))  # type: ignore[attr-defined]
+
+
+async def test_a_core_insert_of_another_tenants_row_is_refused(migrated: Database) -> None:
+    table = Experiment.__table__
+    row = {
+        "tenant_id": "b",
+        "experiment_id": "q",
+        "display_name": "",
+        "description": "",
+        "version": 1,
+        "create_time": 0,
+        "update_time": 0,
+    }
+    with tenant_scope("a"), pytest.raises(TenancyViolation, match="tenant 'b'"):
+        async with migrated.write() as unit:
+            await unit.session.execute(table.insert(), [row])  # type: ignore[attr-defined]
+            unit.audit("x")

@@ -11,15 +11,17 @@ table) opt out explicitly with ``platform_scope``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Table, event
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, with_loader_criteria
+from sqlalchemy.sql import visitors
 
-from controlplane.store.models import TenantOwned
+from controlplane.store.models import Base, TenantOwned
 
 _PLATFORM = object()
 _scope: ContextVar[str | object | None] = ContextVar("controlplane_tenant_scope", default=None)
@@ -77,13 +79,39 @@ def _touches_tenant_data(state: ORMExecuteState) -> bool:
     return any(issubclass(mapper.class_, TenantOwned) for mapper in state.all_mappers)
 
 
+@functools.cache
+def _tenant_tables() -> frozenset[str]:
+    return frozenset(
+        mapper.local_table.name  # type: ignore[attr-defined]
+        for mapper in Base.registry.mappers
+        if issubclass(mapper.class_, TenantOwned)
+    )
+
+
+def _names_tenant_table(statement: Any) -> bool:
+    return any(
+        isinstance(element, Table) and element.name in _tenant_tables()
+        for element in visitors.iterate(statement)
+    )
+
+
 @event.listens_for(Session, "do_orm_execute")
 def _scope_statement(state: ORMExecuteState) -> None:
-    if _is_platform() or not (state.is_select or state.is_update or state.is_delete):
-        if state.is_insert and not _is_platform():
-            _check_insert_params(state)
+    if _is_platform():
+        return
+    if state.is_insert:
+        _check_insert(state)
+        return
+    if not (state.is_select or state.is_update or state.is_delete):
         return
     if not _touches_tenant_data(state):
+        # Criteria can only be added to ORM entities: a Core statement on a table, or a
+        # UNION, that reads tenant-owned rows would run unscoped, so it is refused.
+        if _names_tenant_table(state.statement):
+            raise TenancyViolation(
+                "statement on tenant-owned tables that the ORM cannot scope (a Core table "
+                "statement or a compound select); select model entities or columns instead"
+            )
         return
     tenant = _scope.get()
     if not isinstance(tenant, str):
@@ -98,12 +126,19 @@ def _scope_statement(state: ORMExecuteState) -> None:
     )
 
 
-def _check_insert_params(state: ORMExecuteState) -> None:
-    if not _touches_tenant_data(state):
+def _check_insert(state: ORMExecuteState) -> None:
+    """Every inserted row of a tenant-owned table must carry the current tenant, whether the
+    statement names a model or its table."""
+    table = getattr(state.statement, "table", None)
+    if not (
+        _touches_tenant_data(state) or (isinstance(table, Table) and table.name in _tenant_tables())
+    ):
         return
     tenant = current_tenant()
     params: Any = state.parameters
     rows = params if isinstance(params, list) else [params] if params else []
+    if not rows:
+        raise TenancyViolation("insert into a tenant-owned table must pass its rows as parameters")
     for row in rows:
         if row.get("tenant_id") != tenant:
             raise TenancyViolation(f"insert of a row of tenant {row.get('tenant_id')!r}")
