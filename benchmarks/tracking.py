@@ -442,7 +442,7 @@ async def _populate(db_path: Path, n_runs: int, chunk: int, seed: int) -> dict[s
             elapsed = time.perf_counter() - t0
             async with db.read() as session:
                 count = await session.scalar(
-                    select(func.count()).select_from(Run).where(Run.experiment_pk == experiment.pk)
+                    select(func.count(Run.pk)).where(Run.experiment_pk == experiment.pk)
                 )
     finally:
         call_info.reset(token)

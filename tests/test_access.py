@@ -12,7 +12,7 @@ from controlplane.server.methods import method_table
 from controlplane.v1 import experiment_service_pb2 as ex
 from controlplane.v1 import metadata_service_pb2 as md
 from controlplane.v1 import tenant_service_pb2 as tn
-from tests.conftest import Api, TenantWorld
+from tests.conftest import Api, TenantWorld, make_tenant
 from tests.rpc_samples import SAMPLES, invoke, populate
 
 # The specification the server must meet: the least role that may call each RPC.
@@ -357,3 +357,24 @@ def test_every_permission_and_role_is_documented() -> None:
     for method in method_table().values():
         assert f"`{method.permission}`" in text, f"document {method.permission} in docs/api.md"
         assert method.name in text, f"document {method.name} in docs/api.md"
+
+
+async def test_platform_admin_deletes_an_empty_tenant_but_not_one_with_data(
+    admin: Api, channel: grpc.aio.Channel, world: TenantWorld
+) -> None:
+    # world holds data of its own, which must not count against the tenant being deleted.
+    await populate(world)
+    empty = await make_tenant(admin, channel, prefix="d")
+    await empty["admin"].call(empty["admin"].tenants.GetCaller, tn.GetCallerRequest())  # cached
+    await admin.call(admin.tenants.DeleteTenant, tn.DeleteTenantRequest(name=empty.name))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await admin.call(admin.tenants.GetTenant, tn.GetTenantRequest(name=empty.name))
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await empty["admin"].call(empty["admin"].tenants.GetCaller, tn.GetCallerRequest())
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED  # its principals went with it
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await admin.call(admin.tenants.DeleteTenant, tn.DeleteTenantRequest(name=world.name))
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    await admin.call(admin.tenants.GetTenant, tn.GetTenantRequest(name=world.name))

@@ -91,3 +91,8 @@ class Authenticator:
         for digest, (identity, _, _) in list(self._cache.items()):
             if identity.principal == principal:
                 del self._cache[digest]
+
+    def forget_tenant(self, tenant_id: str) -> None:
+        for digest, (identity, _, _) in list(self._cache.items()):
+            if identity.tenant_id == tenant_id:
+                del self._cache[digest]

@@ -156,6 +156,7 @@ class TenantService(pb_grpc.TenantServiceServicer):
                 check.check_etag(request.etag, row.version, request.name)
                 await store.delete_tenant(unit.session, row)
                 unit.audit(request.name, action="delete")
+        self.authenticator.forget_tenant(tenant_id)
         await self.authorizer.load()
         return empty_pb2.Empty()
 

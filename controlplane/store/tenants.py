@@ -89,7 +89,7 @@ async def create_tenant(
 async def delete_tenant(session: AsyncSession, tenant: Tenant) -> None:
     """Removes a tenant that owns no experiments or metadata, with its principals."""
     for model in (Experiment, MetadataArtifact, MetadataExecution, MetadataContext):
-        count = await session.scalar(select(func.count()).select_from(model))
+        count = await session.scalar(select(func.count(model.tenant_id)))
         if count:
             name = TENANT.format(tenant.id)
             raise FailedPrecondition(
