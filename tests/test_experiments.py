@@ -712,3 +712,40 @@ async def test_latest_metric_never_moves_back_to_an_older_step(world: TenantWorl
     fetched = await editor.call(editor.experiments.GetRun, ex.GetRunRequest(name=run.name))
     # Step 3 arrived later but is older; the second step-5 point is as new and arrived last.
     assert [(m.value, m.step) for m in fetched.latest_metrics] == [(0.4, 5)]
+
+
+async def test_paging_by_a_metric_runs_on_into_runs_without_it(world: TenantWorld) -> None:
+    editor = world["editor"]
+    experiment = await new_experiment(editor, world)
+    for i in range(9):
+        run = await new_run(editor, experiment.name, display_name=f"r{i}")
+        if i < 5:  # r0-r4 have a loss; r5 has NaN (no comparable value); r6-r8 none at all
+            value = [float(i)]
+        elif i == 5:
+            value = [math.nan]
+        else:
+            continue
+        await editor.call(
+            editor.experiments.LogMetricBatch,
+            ex.LogMetricBatchRequest(run=run.name, batch=batch({"loss": value})),
+        )
+    for order_by, with_metric in (
+        ("metrics.loss desc", ["r4", "r3", "r2", "r1", "r0"]),
+        ("metrics.loss", ["r0", "r1", "r2", "r3", "r4"]),
+    ):
+        seen, token = [], ""
+        for _ in range(10):
+            page = await editor.call(
+                editor.experiments.SearchRuns,
+                ex.SearchRunsRequest(
+                    parent=experiment.name, order_by=order_by, page_size=3, page_token=token
+                ),
+            )
+            seen.append([r.display_name for r in page.runs])
+            token = page.next_page_token
+            if not token:
+                break
+        flat = [name for names in seen for name in names]
+        assert flat[:5] == with_metric, order_by
+        assert sorted(flat[5:]) == ["r5", "r6", "r7", "r8"], order_by
+        assert [len(names) for names in seen] == [3, 3, 3], order_by  # one page spans both parts
