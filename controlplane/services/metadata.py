@@ -1,4 +1,8 @@
-"""MetadataService: artifacts, executions, contexts and their lineage."""
+"""MetadataService: artifacts, executions, contexts and their lineage.
+
+The access interceptor has already matched the request's own resource name to the call's
+tenant; the other names a request carries (context members, event artifacts) are checked here.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +28,6 @@ from controlplane.store.models import (
     MetadataExecution,
 )
 from controlplane.store.query import list_page
-from controlplane.store.tenancy import current_tenant
 from controlplane.v1 import metadata_service_pb2 as pb
 from controlplane.v1 import metadata_service_pb2_grpc as pb_grpc
 
@@ -110,12 +113,6 @@ def event_proto(row: MetadataEvent, artifact: str, execution: str) -> pb.Event:
 # -- checks -----------------------------------------------------------------------------------
 
 
-def _own(tenant: str, name: str) -> None:
-    """A name of another tenant than the call's is, to this call, a name of nothing."""
-    if tenant != current_tenant():
-        raise NotFound.resource(name)
-
-
 def _type_name(value: str, field: str) -> str:
     if not value:
         raise InvalidArgument.for_field(field, "is required")
@@ -188,17 +185,17 @@ def _execution_state(value: int, field: str) -> int:
     return pb.Execution.STATE_NEW if state == pb.Execution.STATE_UNSPECIFIED else state
 
 
-def _lineage_node(node: str) -> tuple[store.Kind, str, str]:
-    """(kind, tenant, id) of an artifact or execution name."""
+def _lineage_node(node: str) -> tuple[store.Kind, str]:
+    """(kind, id) of an artifact or execution name."""
     if not node:
         raise InvalidArgument.for_field("node", "is required")
     parts = node.split("/")
     if len(parts) == 4 and parts[2] == "artifacts":
-        tenant, node_id = names.ARTIFACT.parse(node, "node")
-        return store.Kind.ARTIFACT, tenant, node_id
+        _, node_id = names.ARTIFACT.parse(node, "node")
+        return store.Kind.ARTIFACT, node_id
     if len(parts) == 4 and parts[2] == "executions":
-        tenant, node_id = names.EXECUTION.parse(node, "node")
-        return store.Kind.EXECUTION, tenant, node_id
+        _, node_id = names.EXECUTION.parse(node, "node")
+        return store.Kind.EXECUTION, node_id
     raise InvalidArgument.for_field(
         "node", f"must have the form {names.ARTIFACT.template} or {names.EXECUTION.template}"
     )
@@ -214,7 +211,7 @@ class MetadataService(pb_grpc.MetadataServiceServicer):
     async def CreateArtifact(
         self, request: pb.CreateArtifactRequest, context: ServicerContext
     ) -> pb.Artifact:
-        (tenant,) = names.TENANT.parse(request.parent, "parent")
+        names.TENANT.parse(request.parent, "parent")
         artifact_id = names.validate_new_id(request.artifact_id, "artifact_id")
         request_id = check.request_id(request.request_id)
         artifact = request.artifact
@@ -223,7 +220,6 @@ class MetadataService(pb_grpc.MetadataServiceServicer):
         uri = check.string(artifact.uri, "artifact.uri", maximum=check.MAX_URI)
         state = _enum(artifact.state, ARTIFACT_STATES, "artifact.state", pb.Artifact.State)
         properties = _properties(artifact.properties, "artifact.properties")
-        _own(tenant, request.parent)
         async with self.db.write() as unit:
             replayed = await idempotency.replay(
                 unit, request_id, "CreateArtifact", request, pb.Artifact
@@ -247,8 +243,7 @@ class MetadataService(pb_grpc.MetadataServiceServicer):
     async def GetArtifact(
         self, request: pb.GetArtifactRequest, context: ServicerContext
     ) -> pb.Artifact:
-        tenant, artifact_id = names.ARTIFACT.parse(request.name, "name")
-        _own(tenant, request.name)
+        _, artifact_id = names.ARTIFACT.parse(request.name, "name")
         async with self.db.read() as session:
             row = await store.get_artifact(session, artifact_id, request.name)
         return artifact_proto(row)
@@ -256,8 +251,7 @@ class MetadataService(pb_grpc.MetadataServiceServicer):
     async def ListArtifacts(
         self, request: pb.ListArtifactsRequest, context: ServicerContext
     ) -> pb.ListArtifactsResponse:
-        (tenant,) = names.TENANT.parse(request.parent, "parent")
-        _own(tenant, request.parent)
+        names.TENANT.parse(request.parent, "parent")
         async with self.db.read() as session:
             page = await list_page(
                 session,
@@ -278,13 +272,12 @@ class MetadataService(pb_grpc.MetadataServiceServicer):
         self, request: pb.UpdateArtifactRequest, context: ServicerContext
     ) -> pb.Artifact:
         patch = request.artifact
-        tenant, artifact_id = names.ARTIFACT.parse(patch.name, "artifact.name")
+        _, artifact_id = names.ARTIFACT.parse(patch.name, "artifact.name")
         paths = check.update_paths(list(request.update_mask.paths), ARTIFACT_FIELDS)
         display_name = _display_name(patch.display_name, "artifact.display_name")
         uri = check.string(patch.uri, "artifact.uri", maximum=check.MAX_URI)
         state = _enum(patch.state, ARTIFACT_STATES, "artifact.state", pb.Artifact.State)
         properties = _properties(patch.properties, "artifact.properties")
-        _own(tenant, patch.name)
         async with self.db.write() as unit:
             row = await store.get_artifact(unit.session, artifact_id, patch.name)
             check.check_etag(patch.etag, row.version, patch.name)
@@ -304,8 +297,7 @@ class MetadataService(pb_grpc.MetadataServiceServicer):
     async def DeleteArtifact(
         self, request: pb.DeleteArtifactRequest, context: ServicerContext
     ) -> empty_pb2.Empty:
-        tenant, artifact_id = names.ARTIFACT.parse(request.name, "name")
-        _own(tenant, request.name)
+        _, artifact_id = names.ARTIFACT.parse(request.name, "name")
         async with self.db.write() as unit:
             row = await store.get_artifact(unit.session, artifact_id, request.name)
             await delete_resource(unit, row, request.name, request.etag)
@@ -316,7 +308,7 @@ class MetadataService(pb_grpc.MetadataServiceServicer):
     async def CreateExecution(
         self, request: pb.CreateExecutionRequest, context: ServicerContext
     ) -> pb.Execution:
-        (tenant,) = names.TENANT.parse(request.parent, "parent")
+        names.TENANT.parse(request.parent, "parent")
         execution_id = names.validate_new_id(request.execution_id, "execution_id")
         request_id = check.request_id(request.request_id)
         execution = request.execution
@@ -324,7 +316,6 @@ class MetadataService(pb_grpc.MetadataServiceServicer):
         type_name = _type_name(execution.type, "execution.type")
         state = _execution_state(execution.state, "execution.state")
         properties = _properties(execution.properties, "execution.properties")
-        _own(tenant, request.parent)
         async with self.db.write() as unit:
             replayed = await idempotency.replay(
                 unit, request_id, "CreateExecution", request, pb.Execution
@@ -347,8 +338,7 @@ class MetadataService(pb_grpc.MetadataServiceServicer):
     async def GetExecution(
         self, request: pb.GetExecutionRequest, context: ServicerContext
     ) -> pb.Execution:
-        tenant, execution_id = names.EXECUTION.parse(request.name, "name")
-        _own(tenant, request.name)
+        _, execution_id = names.EXECUTION.parse(request.name, "name")
         async with self.db.read() as session:
             row = await store.get_execution(session, execution_id, request.name)
         return execution_proto(row)
@@ -356,8 +346,7 @@ class MetadataService(pb_grpc.MetadataServiceServicer):
     async def ListExecutions(
         self, request: pb.ListExecutionsRequest, context: ServicerContext
     ) -> pb.ListExecutionsResponse:
-        (tenant,) = names.TENANT.parse(request.parent, "parent")
-        _own(tenant, request.parent)
+        names.TENANT.parse(request.parent, "parent")
         async with self.db.read() as session:
             page = await list_page(
                 session,
@@ -378,12 +367,11 @@ class MetadataService(pb_grpc.MetadataServiceServicer):
         self, request: pb.UpdateExecutionRequest, context: ServicerContext
     ) -> pb.Execution:
         patch = request.execution
-        tenant, execution_id = names.EXECUTION.parse(patch.name, "execution.name")
+        _, execution_id = names.EXECUTION.parse(patch.name, "execution.name")
         paths = check.update_paths(list(request.update_mask.paths), EXECUTION_FIELDS)
         display_name = _display_name(patch.display_name, "execution.display_name")
         state = _execution_state(patch.state, "execution.state")
         properties = _properties(patch.properties, "execution.properties")
-        _own(tenant, patch.name)
         async with self.db.write() as unit:
             row = await store.get_execution(unit.session, execution_id, patch.name)
             check.check_etag(patch.etag, row.version, patch.name)
@@ -401,8 +389,7 @@ class MetadataService(pb_grpc.MetadataServiceServicer):
     async def DeleteExecution(
         self, request: pb.DeleteExecutionRequest, context: ServicerContext
     ) -> empty_pb2.Empty:
-        tenant, execution_id = names.EXECUTION.parse(request.name, "name")
-        _own(tenant, request.name)
+        _, execution_id = names.EXECUTION.parse(request.name, "name")
         async with self.db.write() as unit:
             row = await store.get_execution(unit.session, execution_id, request.name)
             await delete_resource(unit, row, request.name, request.etag)
@@ -413,14 +400,13 @@ class MetadataService(pb_grpc.MetadataServiceServicer):
     async def CreateContext(
         self, request: pb.CreateContextRequest, context: ServicerContext
     ) -> pb.Context:
-        (tenant,) = names.TENANT.parse(request.parent, "parent")
+        names.TENANT.parse(request.parent, "parent")
         context_id = names.validate_new_id(request.context_id, "context_id")
         request_id = check.request_id(request.request_id)
         group = request.context
         display_name = _display_name(group.display_name, "context.display_name")
         type_name = _type_name(group.type, "context.type")
         properties = _properties(group.properties, "context.properties")
-        _own(tenant, request.parent)
         async with self.db.write() as unit:
             replayed = await idempotency.replay(
                 unit, request_id, "CreateContext", request, pb.Context
@@ -442,8 +428,7 @@ class MetadataService(pb_grpc.MetadataServiceServicer):
     async def GetContext(
         self, request: pb.GetContextRequest, context: ServicerContext
     ) -> pb.Context:
-        tenant, context_id = names.CONTEXT.parse(request.name, "name")
-        _own(tenant, request.name)
+        _, context_id = names.CONTEXT.parse(request.name, "name")
         async with self.db.read() as session:
             row = await store.get_context(session, context_id, request.name)
         return context_proto(row)
@@ -451,8 +436,7 @@ class MetadataService(pb_grpc.MetadataServiceServicer):
     async def ListContexts(
         self, request: pb.ListContextsRequest, context: ServicerContext
     ) -> pb.ListContextsResponse:
-        (tenant,) = names.TENANT.parse(request.parent, "parent")
-        _own(tenant, request.parent)
+        names.TENANT.parse(request.parent, "parent")
         async with self.db.read() as session:
             page = await list_page(
                 session,
@@ -473,11 +457,10 @@ class MetadataService(pb_grpc.MetadataServiceServicer):
         self, request: pb.UpdateContextRequest, context: ServicerContext
     ) -> pb.Context:
         patch = request.context
-        tenant, context_id = names.CONTEXT.parse(patch.name, "context.name")
+        _, context_id = names.CONTEXT.parse(patch.name, "context.name")
         paths = check.update_paths(list(request.update_mask.paths), CONTEXT_FIELDS)
         display_name = _display_name(patch.display_name, "context.display_name")
         properties = _properties(patch.properties, "context.properties")
-        _own(tenant, patch.name)
         async with self.db.write() as unit:
             row = await store.get_context(unit.session, context_id, patch.name)
             check.check_etag(patch.etag, row.version, patch.name)
@@ -493,8 +476,7 @@ class MetadataService(pb_grpc.MetadataServiceServicer):
     async def DeleteContext(
         self, request: pb.DeleteContextRequest, context: ServicerContext
     ) -> empty_pb2.Empty:
-        tenant, context_id = names.CONTEXT.parse(request.name, "name")
-        _own(tenant, request.name)
+        _, context_id = names.CONTEXT.parse(request.name, "name")
         async with self.db.write() as unit:
             row = await store.get_context(unit.session, context_id, request.name)
             await delete_resource(unit, row, request.name, request.etag)
@@ -526,7 +508,6 @@ class MetadataService(pb_grpc.MetadataServiceServicer):
             (name, *names.EXECUTION.parse(name, f"executions[{i}]"))
             for i, name in enumerate(request.executions)
         ]
-        _own(tenant, request.context)
         for name, member_tenant, _ in (*artifacts, *executions):
             if member_tenant != tenant:
                 raise NotFound.resource(name)
@@ -568,7 +549,6 @@ class MetadataService(pb_grpc.MetadataServiceServicer):
                     f"events[{i}].type", "must be TYPE_INPUT or TYPE_OUTPUT"
                 )
             wanted.append((event.artifact, artifact_tenant, artifact_id, event.type))
-        _own(tenant, request.execution)
         for name, artifact_tenant, _, _ in wanted:
             if artifact_tenant != tenant:
                 raise NotFound.resource(name)
@@ -589,7 +569,7 @@ class MetadataService(pb_grpc.MetadataServiceServicer):
     async def QueryLineageSubgraph(
         self, request: pb.QueryLineageSubgraphRequest, context: ServicerContext
     ) -> pb.LineageSubgraph:
-        kind, tenant, node_id = _lineage_node(request.node)
+        kind, node_id = _lineage_node(request.node)
         direction = _enum(
             request.direction,
             DIRECTIONS,
@@ -601,7 +581,6 @@ class MetadataService(pb_grpc.MetadataServiceServicer):
             raise InvalidArgument.for_field("max_hops", f"must be between 1 and {MAX_HOPS}")
         upstream = direction != pb.QueryLineageSubgraphRequest.DIRECTION_DOWNSTREAM
         downstream = direction != pb.QueryLineageSubgraphRequest.DIRECTION_UPSTREAM
-        _own(tenant, request.node)
         async with self.db.read() as session:
             if kind is store.Kind.ARTIFACT:
                 start = (await store.get_artifact(session, node_id, request.node)).pk
