@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Select, Table, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
@@ -42,6 +43,11 @@ class CallInfo:
 
 # CallInfo is frozen, so sharing one default instance is safe.
 call_info: ContextVar[CallInfo] = ContextVar("controlplane_call_info", default=CallInfo())  # noqa: B039
+
+
+def upsert_insert(dialect: str) -> Any:
+    """The INSERT construct with ON CONFLICT support for a dialect (both backends have it)."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def normalize_url(url: str) -> str:

@@ -11,7 +11,6 @@ from typing import Any, NamedTuple, cast
 
 import numpy as np
 from sqlalchemy import Table, and_, bindparam, delete, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controlplane import clock
@@ -19,6 +18,7 @@ from controlplane.domain import filtering as fl
 from controlplane.domain.metrics import KeyPoints, encode
 from controlplane.errors import AlreadyExists, NotFound
 from controlplane.names import EXPERIMENT, RUN
+from controlplane.store.db import upsert_insert
 from controlplane.store.models import (
     Experiment,
     ExperimentTag,
@@ -270,7 +270,7 @@ def _latest_upsert(dialect: str) -> Any:
     stored one. One statement for any number of keys; built once per dialect, because building
     ``excluded`` clones the table and costs more than running the statement."""
     table = cast(Table, LatestMetric.__table__)
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    insert = upsert_insert(dialect)(table)
     return insert.on_conflict_do_update(
         index_elements=["run_pk", "key"],
         set_={

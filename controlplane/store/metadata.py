@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controlplane import clock
 from controlplane.domain import filtering as fl
 from controlplane.errors import AlreadyExists, NotFound
 from controlplane.names import ARTIFACT, CONTEXT, EXECUTION
+from controlplane.store.db import upsert_insert
 from controlplane.store.models import (
     ContextArtifact,
     ContextExecution,
@@ -90,7 +90,7 @@ def context_name(row: MetadataContext) -> str:
 
 
 def _insert_for(session: AsyncSession) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    return upsert_insert(session.get_bind().dialect.name)
 
 
 # -- artifacts, executions, contexts ----------------------------------------------------------
