@@ -361,7 +361,8 @@ async def _populate(db_path: Path, n_runs: int, chunk: int, seed: int) -> dict[s
 
     from controlplane.domain.metrics import encode
     from controlplane.names import EXPERIMENT, new_id
-    from controlplane.store.db import CallInfo, Database, call_info
+    from controlplane.store.audit import CallInfo, call_info
+    from controlplane.store.db import Database
     from controlplane.store.models import Experiment, LatestMetric, MetricChunk, Run, RunParam
     from controlplane.store.tenancy import platform_scope, tenant_scope
 

@@ -13,7 +13,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import select, text
 
 from controlplane.store import migrate
-from controlplane.store.db import CallInfo, Database, call_info
+from controlplane.store.audit import CallInfo, call_info
+from controlplane.store.db import Database
 from controlplane.store.models import AuditEvent, Experiment, Tenant
 from controlplane.store.tenancy import TenancyViolation, platform_scope, tenant_scope
 from controlplane.v1 import experiment_service_pb2 as ex

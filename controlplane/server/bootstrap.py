@@ -13,7 +13,8 @@ from controlplane import clock
 from controlplane.auth.roles import PLATFORM_TENANT
 from controlplane.names import PRINCIPAL, new_id
 from controlplane.store import tenants as store
-from controlplane.store.db import CallInfo, Database, call_info
+from controlplane.store.audit import CallInfo, call_info
+from controlplane.store.db import Database
 from controlplane.store.models import Setting, Tenant
 from controlplane.store.tenancy import platform_scope, tenant_scope
 from controlplane.v1 import tenant_service_pb2 as pb

@@ -27,7 +27,7 @@ from controlplane.errors import ControlPlaneError, InvalidArgument, NotFound, Pe
 from controlplane.server import errors
 from controlplane.server.methods import Method, method_table
 from controlplane.services._typing import ServicerContext
-from controlplane.store.db import CallInfo, call_info
+from controlplane.store.audit import CallInfo, call_info
 from controlplane.store.tenancy import set_tenant
 
 if TYPE_CHECKING:
@@ -73,6 +73,13 @@ def _wrap(handler: Handler, around: Callable[[Behavior, bool], Behavior]) -> Han
 
 
 class _Interceptor(ServerInterceptor):
+    """Wraps each method's handler once and reuses the wrapped handler for every call: what
+    differs per call (metadata, the request) is read from the call itself, so rebuilding the
+    wrappers per call would only add latency to every RPC."""
+
+    def __init__(self) -> None:
+        self._wrapped: dict[str, tuple[Handler, Handler]] = {}
+
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
@@ -81,16 +88,16 @@ class _Interceptor(ServerInterceptor):
         handler = await continuation(details)
         if handler is None:
             return handler
-        method = method_table().get(details.method)
-        return self.wrap(handler, details, method)
+        full_name: str = details.method
+        cached = self._wrapped.get(full_name)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self.wrap(handler, full_name, method_table().get(full_name))
+        self._wrapped[full_name] = (handler, wrapped)
+        return wrapped
 
     @abc.abstractmethod
-    def wrap(
-        self,
-        handler: Handler,
-        details: grpc.HandlerCallDetails,
-        method: Method | None,
-    ) -> Handler:
+    def wrap(self, handler: Handler, full_name: str, method: Method | None) -> Handler:
         """The handler with this interceptor's behaviour around it."""
 
 
@@ -99,19 +106,14 @@ class TelemetryInterceptor(_Interceptor):
     provider is configured)."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.tracer = trace.get_tracer("controlplane.server")
         meter = metrics.get_meter("controlplane.server")
         self.duration = meter.create_histogram(
             "rpc.server.duration", unit="ms", description="Time to handle an RPC"
         )
 
-    def wrap(
-        self,
-        handler: Handler,
-        details: grpc.HandlerCallDetails,
-        method: Method | None,
-    ) -> Handler:
-        full_name: str = details.method
+    def wrap(self, handler: Handler, full_name: str, method: Method | None) -> Handler:
         service, _, name = full_name.lstrip("/").partition("/")
         attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
 
@@ -153,14 +155,7 @@ class ErrorInterceptor(_Interceptor):
     """Domain errors become their status with ErrorInfo/BadRequest details; anything else is
     INTERNAL with a generic message, and the traceback goes to the log."""
 
-    def wrap(
-        self,
-        handler: Handler,
-        details: grpc.HandlerCallDetails,
-        method: Method | None,
-    ) -> Handler:
-        full_name: str = details.method
-
+    def wrap(self, handler: Handler, full_name: str, method: Method | None) -> Handler:
         async def fail(error: BaseException, context: ServicerContext) -> None:
             # grpc-stubs omits grpc.aio.ServicerContext.abort_with_status; grpc has it.
             if isinstance(error, ControlPlaneError):
@@ -211,6 +206,19 @@ def _deny(behavior: Behavior, streaming: bool) -> Behavior:
     return denied
 
 
+def _call_headers(context: ServicerContext) -> tuple[str | None, str]:
+    """The call's bearer credentials and its x-request-id header (empty when absent)."""
+    authorization: str | None = None
+    request_id = ""
+    # gRPC gives the values of text (non "-bin") metadata keys as str.
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization":
+            authorization = cast(str, value)
+        elif key == "x-request-id":
+            request_id = cast(str, value)
+    return authorization, request_id
+
+
 def _field(message: Any, path: str) -> str:
     for part in path.split("."):
         message = getattr(message, part)
@@ -223,22 +231,13 @@ class AccessInterceptor(_Interceptor):
     resource did not exist. Sets the tenant scope and the audit identity for the handler."""
 
     def __init__(self, authenticator: Authenticator, authorizer: Authorizer) -> None:
+        super().__init__()
         self.authenticator = authenticator
         self.authorizer = authorizer
 
-    def wrap(
-        self,
-        handler: Handler,
-        details: grpc.HandlerCallDetails,
-        method: Method | None,
-    ) -> Handler:
-        full_name: str = details.method
+    def wrap(self, handler: Handler, full_name: str, method: Method | None) -> Handler:
         if method is None:
             return handler if full_name.startswith(OPEN_SERVICES) else _wrap(handler, _deny)
-        metadata = dict(details.invocation_metadata or ())
-        # gRPC gives the values of text (non "-bin") metadata keys as str.
-        authorization = cast("str | None", metadata.get("authorization"))
-        header_request_id = cast(str, metadata.get("x-request-id", ""))
 
         def around(behavior: Behavior, streaming: bool) -> Behavior:
             if method.client_streaming:
@@ -246,6 +245,7 @@ class AccessInterceptor(_Interceptor):
                 async def checked_stream(
                     requests: AsyncIterator[Any], context: ServicerContext
                 ) -> Any:
+                    authorization, header_request_id = _call_headers(context)
                     identity = await self.authenticator.authenticate(authorization)
                     self._enter(identity, method, None, header_request_id)
                     return await behavior(self._checked(requests, identity, method), context)
@@ -253,6 +253,7 @@ class AccessInterceptor(_Interceptor):
                 return checked_stream
 
             async def checked(request: Any, context: ServicerContext) -> Any:
+                authorization, header_request_id = _call_headers(context)
                 identity = await self.authenticator.authenticate(authorization)
                 self._enter(identity, method, request, header_request_id)
                 return await behavior(request, context)

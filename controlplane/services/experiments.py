@@ -296,12 +296,9 @@ class ExperimentService(pb_grpc.ExperimentServiceServicer):
     async def _log_batch(self, run: str, batch: common_pb2.MetricBatch, field: str) -> int:
         _, experiment_id, run_id = names.RUN.parse(run, "run")
         groups = decode_batch(batch, field)
-        async with self.db.write() as unit:
-            run_pk, state = await store.run_state(unit.session, experiment_id, run_id, run)
-            run_states.check_accepts_data(state, run)
-            count = await store.write_metrics(unit.session, run_pk, groups)
-            unit.audit(run, action="log_metrics", points=count)
-        return count
+        return await store.log_metrics(
+            self.db, experiment_id, run_id, run, groups, run_states.check_accepts_data
+        )
 
     async def LogMetricBatch(
         self, request: pb.LogMetricBatchRequest, context: ServicerContext

@@ -14,7 +14,7 @@ from controlplane.services._typing import ServicerContext
 from controlplane.services.base import Services, delete_resource
 from controlplane.store import idempotency
 from controlplane.store import tenants as store
-from controlplane.store.db import call_info
+from controlplane.store.audit import call_info
 from controlplane.store.models import ApiKey, Principal, RoleBinding, Tenant
 from controlplane.store.query import list_page
 from controlplane.store.tenancy import current_tenant, tenant_scope

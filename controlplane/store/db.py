@@ -7,13 +7,12 @@ PostgreSQL uses one pooled engine for both.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, event, text
+from sqlalchemy import Select, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError
@@ -25,24 +24,12 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import ORMExecuteState, Session
 
-from controlplane import clock
 from controlplane.errors import Conflict
-from controlplane.store.inline_sqlite import inline_connector
-from controlplane.store.models import AuditEvent, Versioned
-from controlplane.store.tenancy import current_tenant, scope_setting
-
-
-@dataclass(frozen=True)
-class CallInfo:
-    """Who is calling and why, for audit records (set by the server per RPC)."""
-
-    principal: str = "system"
-    method: str = ""
-    request_id: str = ""
-
-
-# CallInfo is frozen, so sharing one default instance is safe.
-call_info: ContextVar[CallInfo] = ContextVar("controlplane_call_info", default=CallInfo())  # noqa: B039
+from controlplane.store.audit import AUDIT_INSERT, audit_row
+from controlplane.store.direct import DirectUnit
+from controlplane.store.inline_sqlite import InlineConnection, inline_connector
+from controlplane.store.models import Versioned
+from controlplane.store.tenancy import scope_setting
 
 
 def upsert_insert(dialect: str) -> Any:
@@ -91,25 +78,11 @@ class UnitOfWork:
         return bool(self._audit_rows)
 
     def audit(self, resource: str, **detail: Any) -> None:
-        info = call_info.get()
-        self._audit_rows.append(
-            {
-                "tenant_id": current_tenant(),
-                "time": clock.now_us(),
-                "principal": info.principal,
-                "method": info.method,
-                "resource": resource,
-                "request_id": info.request_id,
-                "detail": detail,
-            }
-        )
+        self._audit_rows.append(audit_row(resource, detail))
 
     async def _write_audit(self) -> None:
         if self._audit_rows:
-            await self.session.execute(_AUDIT_INSERT, self._audit_rows)
-
-
-_AUDIT_INSERT = cast(Table, AuditEvent.__table__).insert()
+            await self.session.execute(AUDIT_INSERT, self._audit_rows)
 
 
 def _loads_versioned_entity(statement: Select[Any]) -> bool:
@@ -150,12 +123,19 @@ def _on_write_flush(session: Session, *_: Any) -> None:
         session.info["mutated"] = True
 
 
-def _is_unique_violation(exc: IntegrityError) -> bool:
-    original = exc.orig
+def _is_unique_violation(exc: IntegrityError | sqlite3.IntegrityError) -> bool:
+    original = exc.orig if isinstance(exc, IntegrityError) else exc
     sqlstate = getattr(original, "sqlstate", None) or getattr(
         getattr(original, "__cause__", None), "sqlstate", None
     )
     return sqlstate == "23505" or "UNIQUE constraint failed" in str(original)
+
+
+def _raise_conflict_if_unique(exc: IntegrityError | sqlite3.IntegrityError) -> None:
+    """A unique constraint violation (two writers racing) becomes ABORTED so the caller can
+    retry; other integrity errors are bugs and stay as they are."""
+    if _is_unique_violation(exc):
+        raise Conflict("the write conflicted with a concurrent change; retry the call") from exc
 
 
 _SET_TENANT = text("SELECT set_config('controlplane.tenant', :tenant, true)")
@@ -217,11 +197,39 @@ class Database:
                         raise RuntimeError("a mutation was about to commit without an audit event")
                     await unit._write_audit()
             except IntegrityError as exc:
-                if not _is_unique_violation(exc):
-                    raise
-                raise Conflict(
-                    "the write conflicted with a concurrent change; retry the call"
-                ) from exc
+                _raise_conflict_if_unique(exc)
+                raise
+
+    @property
+    def has_direct_writes(self) -> bool:
+        """Whether ``direct_write`` is available (the embedded SQLite store)."""
+        return self.is_sqlite
+
+    @asynccontextmanager
+    async def direct_write(self) -> AsyncIterator[DirectUnit]:
+        """A write transaction of prepared statements run straight on the embedded store's
+        writer connection (``controlplane.store.direct``): the hot path's alternative to
+        ``write``, with the same guarantees. Commits on success, rolls back on any exception."""
+        if not self.is_sqlite:
+            raise RuntimeError("direct writes exist only on the embedded SQLite store")
+        async with self.writer.connect() as connection:
+            raw = (await connection.get_raw_connection()).driver_connection
+            if not isinstance(raw, InlineConnection):
+                raise RuntimeError("the SQLite writer is not an inline connection")
+            database = raw.sqlite
+            unit = DirectUnit(database)
+            # Same locking as the writer engine's "begin" hook: take the write lock up front.
+            database.execute("BEGIN IMMEDIATE")
+            try:
+                yield unit
+                unit.finish()
+                database.execute("COMMIT")
+            except BaseException as exc:
+                if database.in_transaction:
+                    database.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.IntegrityError):
+                    _raise_conflict_if_unique(exc)
+                raise
 
     async def analyze(self) -> None:
         """Refreshes SQLite's planner statistics (PostgreSQL's autovacuum does this itself).

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, cast
 
@@ -18,7 +18,8 @@ from controlplane.domain import filtering as fl
 from controlplane.domain.metrics import KeyPoints, encode
 from controlplane.errors import AlreadyExists, NotFound
 from controlplane.names import EXPERIMENT, RUN
-from controlplane.store.db import upsert_insert
+from controlplane.store.db import Database, upsert_insert
+from controlplane.store.direct import TENANT_PARAM, Prepared
 from controlplane.store.models import (
     Experiment,
     ExperimentTag,
@@ -289,27 +290,28 @@ def _latest_upsert(dialect: str) -> Any:
 
 
 _LATEST_UPSERT = {dialect: _latest_upsert(dialect) for dialect in ("sqlite", "postgresql")}
+_CHUNK_COLUMNS = ("tenant_id", "run_pk", "key", "point_count", "steps", "values", "timestamps")
+_LATEST_COLUMNS = ("tenant_id", "run_pk", "key", "value", "step", "timestamp_ms")
 
 
-async def write_metrics(session: AsyncSession, run_pk: int, groups: Sequence[KeyPoints]) -> int:
-    """Appends one chunk row per key and moves each key's latest point forward: two
-    statements, whatever the batch size."""
-    tenant = current_tenant()
-    await session.execute(
-        _CHUNK_INSERT,
-        [
-            {
-                "tenant_id": tenant,
-                "run_pk": run_pk,
-                "key": group.key,
-                "point_count": len(group.values),
-                "steps": encode(group.steps),
-                "values": encode(group.values),
-                "timestamps": encode(group.timestamps_ms),
-            }
-            for group in groups
-        ],
-    )
+def _chunk_rows(tenant: str, run_pk: int, groups: Sequence[KeyPoints]) -> list[dict[str, Any]]:
+    """One chunk row per key: the batch's points of that key, appended as they came."""
+    return [
+        {
+            "tenant_id": tenant,
+            "run_pk": run_pk,
+            "key": group.key,
+            "point_count": len(group.values),
+            "steps": encode(group.steps),
+            "values": encode(group.values),
+            "timestamps": encode(group.timestamps_ms),
+        }
+        for group in groups
+    ]
+
+
+def _latest_rows(tenant: str, run_pk: int, groups: Sequence[KeyPoints]) -> list[dict[str, Any]]:
+    """Each key's latest point of the batch, for the upsert that moves it forward."""
     rows = []
     for group in groups:
         value, step, ts = group.latest()
@@ -323,8 +325,59 @@ async def write_metrics(session: AsyncSession, run_pk: int, groups: Sequence[Key
                 "timestamp_ms": ts,
             }
         )
-    await session.execute(_LATEST_UPSERT[session.get_bind().dialect.name], rows)
-    return sum(len(group.values) for group in groups)
+    return rows
+
+
+# The same statements, compiled for the embedded store's direct writes.
+_RUN_STATE_DIRECT = Prepared(
+    select(Run.pk, Run.state).where(
+        Run.tenant_id == bindparam(TENANT_PARAM),
+        Run.experiment_id == bindparam("experiment_id"),
+        Run.run_id == bindparam("run_id"),
+    )
+)
+_CHUNK_INSERT_DIRECT = Prepared(_CHUNK_INSERT.values({c: bindparam(c) for c in _CHUNK_COLUMNS}))
+_LATEST_UPSERT_DIRECT = Prepared(
+    _LATEST_UPSERT["sqlite"].values({c: bindparam(c) for c in _LATEST_COLUMNS})
+)
+
+
+async def log_metrics(
+    db: Database,
+    experiment_id: str,
+    run_id: str,
+    name: str,
+    groups: Sequence[KeyPoints],
+    check_state: Callable[[int, str], None],
+) -> int:
+    """Appends one chunk row per key to the run and moves each key's latest point forward,
+    after ``check_state(state, name)`` accepts the run's state; audited as ``log_metrics``.
+    Returns the number of points. The metric-logging hot path: on the embedded store it runs
+    as a direct write, elsewhere through the session (three statements, whatever the batch)."""
+    count = sum(len(group.values) for group in groups)
+    if db.has_direct_writes:
+        async with db.direct_write() as direct:
+            found = direct.first(_RUN_STATE_DIRECT, experiment_id=experiment_id, run_id=run_id)
+            if found is None:
+                raise NotFound.resource(name)
+            run_pk, state = found
+            check_state(state, name)
+            tenant = current_tenant()
+            direct.execute_many(_CHUNK_INSERT_DIRECT, _chunk_rows(tenant, run_pk, groups))
+            direct.execute_many(_LATEST_UPSERT_DIRECT, _latest_rows(tenant, run_pk, groups))
+            direct.audit(name, action="log_metrics", points=count)
+        return count
+    async with db.write() as unit:
+        run_pk, state = await run_state(unit.session, experiment_id, run_id, name)
+        check_state(state, name)
+        tenant = current_tenant()
+        session = unit.session
+        await session.execute(_CHUNK_INSERT, _chunk_rows(tenant, run_pk, groups))
+        await session.execute(
+            _LATEST_UPSERT[session.get_bind().dialect.name], _latest_rows(tenant, run_pk, groups)
+        )
+        unit.audit(name, action="log_metrics", points=count)
+    return count
 
 
 async def metric_history(

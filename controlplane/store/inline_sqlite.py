@@ -19,6 +19,13 @@ import aiosqlite
 
 
 class InlineConnection(aiosqlite.Connection):
+    @property
+    def sqlite(self) -> sqlite3.Connection:
+        """The sqlite3 connection itself, for ``Database.direct_write``."""
+        if not self._running or not self._connection:
+            raise ValueError("Connection closed")
+        return self._connection
+
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._running or not self._connection:
             raise ValueError("Connection closed")

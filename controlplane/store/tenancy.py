@@ -80,7 +80,7 @@ def _touches_tenant_data(state: ORMExecuteState) -> bool:
 
 
 @functools.cache
-def _tenant_tables() -> frozenset[str]:
+def tenant_tables() -> frozenset[str]:
     return frozenset(
         mapper.local_table.name  # type: ignore[attr-defined]
         for mapper in Base.registry.mappers
@@ -90,7 +90,7 @@ def _tenant_tables() -> frozenset[str]:
 
 def _names_tenant_table(statement: Any) -> bool:
     return any(
-        isinstance(element, Table) and element.name in _tenant_tables()
+        isinstance(element, Table) and element.name in tenant_tables()
         for element in visitors.iterate(statement)
     )
 
@@ -131,7 +131,7 @@ def _check_insert(state: ORMExecuteState) -> None:
     statement names a model or its table."""
     table = getattr(state.statement, "table", None)
     if not (
-        _touches_tenant_data(state) or (isinstance(table, Table) and table.name in _tenant_tables())
+        _touches_tenant_data(state) or (isinstance(table, Table) and table.name in tenant_tables())
     ):
         return
     tenant = current_tenant()
