@@ -31,9 +31,16 @@ class Settings:
     # "none" or "console"; any OpenTelemetry SDK set up by the host process is used as well.
     telemetry: str = "none"
     grace_seconds: float = 10.0
+    # The artifact-store plugin by name, and the root it keeps blobs under (a directory or an
+    # fsspec URL, as that plugin expects; empty: DATA_DIR/artifacts).
+    artifact_store: str = "local"
+    artifact_root: str = ""
 
     def resolved_data_dir(self) -> Path:
         return self.data_dir or default_data_dir()
+
+    def resolved_artifact_root(self) -> str:
+        return self.artifact_root or str(self.resolved_data_dir() / "artifacts")
 
     def resolved_database_url(self) -> str:
         if self.database_url:

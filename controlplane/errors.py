@@ -100,3 +100,28 @@ class PermissionDenied(ControlPlaneError):
 class Unauthenticated(ControlPlaneError):
     code = grpc.StatusCode.UNAUTHENTICATED
     reason = "UNAUTHENTICATED"
+
+
+class QuotaExceeded(ControlPlaneError):
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = "QUOTA_EXCEEDED"
+
+
+class ContentMismatch(InvalidArgument):
+    """Uploaded bytes that do not match the sha256 or size their header declared."""
+
+    reason = "CONTENT_MISMATCH"
+
+
+class PluginFailed(ControlPlaneError):
+    """A plugin raised; the client learns which plugin, the log gets the traceback."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+    reason = "PLUGIN_FAILED"
+
+    @classmethod
+    def of(cls, kind: str, plugin: str, action: str) -> PluginFailed:
+        return cls(
+            f"the {kind} plugin {plugin!r} failed to {action}; the server log has the details",
+            metadata={"plugin": plugin, "kind": kind},
+        )

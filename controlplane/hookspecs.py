@@ -3,7 +3,9 @@
 Each hook hands the plugin a registry and the plugin adds what it provides (tox style), so a
 hook's signature never has to change when the registry learns something new. A plugin
 implements only the hooks of the kinds it provides, may accept fewer arguments than a spec, and
-marks its functions with ``controlplane.hookspecs.hookimpl``. Plugins are found through the
+marks its functions with ``controlplane.hookspecs.hookimpl``; names starting with
+``controlplane_`` are reserved for hooks, so the loader fails a plugin with an unknown or
+unmarked one (a typo would otherwise be skipped in silence). Plugins are found through the
 entry-point group ``controlplane``; the built-in ones are registered the same way, with
 ``trylast=True``, so a third-party plugin that registers the same name wins.
 """

@@ -7,6 +7,7 @@ point names) blocks plugins by name, before they are imported.
 
 from __future__ import annotations
 
+import difflib
 import enum
 import importlib.metadata
 import logging
@@ -94,11 +95,9 @@ def load_plugins(
         else entry_points
     )
     infos: list[PluginInfo] = []
-    seen: set[str] = set()
+    # The plugins registered with the manager, by name (a duplicate name is never registered).
+    by_name: dict[str, PluginInfo] = {}
     for entry_point in sorted(found, key=lambda ep: ep.name):
-        if entry_point.name in seen:
-            continue  # the same distribution visible twice on sys.path
-        seen.add(entry_point.name)
         dist = entry_point.dist
         dist_name = dist.metadata["Name"] if dist is not None else ""
         info = PluginInfo(
@@ -107,36 +106,100 @@ def load_plugins(
             source="built-in" if dist_name == OWN_DISTRIBUTION else (dist_name or "unknown"),
             module=entry_point.value,
         )
+        first = next((i for i in infos if i.name == info.name), None)
+        if first is not None and (first.module, first.source) == (info.module, info.source):
+            continue  # the same distribution visible twice on sys.path
         infos.append(info)
-        if entry_point.name in blocked:
+        if first is not None:
+            _fail(info, f"the plugin name is already used by {first.module} ({first.source})")
+        elif entry_point.name in blocked:
             info.status = PluginStatus.DISABLED
-            continue
-        try:
-            manager.register(entry_point.load(), name=entry_point.name)
-        except Exception as error:  # a broken plugin must not take the server down
-            info.status, info.error = PluginStatus.FAILED, _describe(error)
-            log.error("plugin %s failed to load: %s", entry_point.name, info.error)
+        else:
+            try:
+                plugin = entry_point.load()
+            except Exception as error:  # a broken plugin must not take the server down
+                _fail(info, _describe(error))
+                continue
+            _register(manager, info, plugin, by_name)
     for name, module in extra:
         info = PluginInfo(name, "", "registered in process", getattr(module, "__name__", ""))
+        first = next((i for i in infos if i.name == name), None)
         infos.append(info)
-        if name in blocked:
+        if first is not None:
+            _fail(info, f"the plugin name is already used by {first.module} ({first.source})")
+        elif name in blocked:
             info.status = PluginStatus.DISABLED
-            continue
-        try:
-            manager.register(module, name=name)
-        except Exception as error:
-            info.status, info.error = PluginStatus.FAILED, _describe(error)
-            log.error("plugin %s failed to register: %s", name, info.error)
-    by_name = {info.name: info for info in infos}
+        else:
+            _register(manager, info, module, by_name)
     # A plugin that raises in any hook is dropped with everything it registered, and the
     # registry is rebuilt without it, so a name it shadowed comes back. Each pass drops at
     # least one plugin or is the last.
     while True:
         registry = Registry()
-        for info in infos:
-            info.kinds.clear()
         if all(_call_hook(manager, name, kind, registry, by_name) for kind, name in HOOKS.items()):
-            return LoadedPlugins(registry, infos, manager)
+            break
+    for info in infos:
+        info.kinds = {p.kind for p in registry.all() if p.plugin == info.name}
+    return LoadedPlugins(registry, infos, manager)
+
+
+def _fail(info: PluginInfo, error: str) -> None:
+    info.status, info.error = PluginStatus.FAILED, error
+    log.error("plugin %s failed: %s", info.name, error)
+
+
+def _register(
+    manager: pluggy.PluginManager,
+    info: PluginInfo,
+    plugin: Any,
+    by_name: dict[str, PluginInfo],
+) -> None:
+    """Registers the plugin, or marks it FAILED; never raises."""
+    try:
+        manager.register(plugin, name=info.name)
+    except Exception as error:
+        _fail(info, _describe(error))
+        return
+    problems = _hook_problems(manager, plugin)
+    if problems:
+        manager.unregister(plugin)
+        _fail(info, "; ".join(problems))
+        return
+    by_name[info.name] = info
+
+
+def _hook_problems(manager: pluggy.PluginManager, plugin: Any) -> list[str]:
+    """What would make the loader silently skip one of the plugin's functions: a hook name no
+    spec declares (a typo: pluggy itself only notices in ``check_pending``), a hook function
+    without the ``hookimpl`` marker, or a wrapper (the loader calls each implementation on
+    its own, so a wrapper would never run)."""
+    known = list(HOOKS.values())
+    problems: list[str] = []
+    for caller in manager.get_hookcallers(plugin) or []:
+        for impl in caller.get_hookimpls():
+            if impl.plugin is not plugin:
+                continue
+            if not caller.has_spec() and not impl.optionalhook:
+                problems.append(f"unknown hook {caller.name!r}{_did_you_mean(caller.name, known)}")
+            elif impl.hookwrapper or impl.wrapper:
+                problems.append(f"{caller.name}: hook wrappers are not supported")
+    prefix = hookspecs.PROJECT + "_"
+    for attr in dir(plugin):
+        if (
+            attr.startswith(prefix)
+            and callable(getattr(plugin, attr, None))
+            and manager.parse_hookimpl_opts(plugin, attr) is None
+        ):
+            problems.append(
+                f"{attr} is not marked with @controlplane.hookspecs.hookimpl, so it would "
+                "never be called"
+            )
+    return problems
+
+
+def _did_you_mean(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else f" (known hooks: {', '.join(known)})"
 
 
 def _call_hook(
@@ -156,16 +219,14 @@ def _call_hook(
         info = by_name.get(plugin_name)
         if info is None or info.status is not PluginStatus.LOADED:
             continue
-        registry.current_plugin = plugin_name
+        registry.current_plugin, registry.current_kind = plugin_name, kind
         try:
             impl.function(**{arg: registry for arg in impl.argnames})
         except Exception as error:
-            info.status, info.error = PluginStatus.FAILED, f"{hook_name}: {_describe(error)}"
-            log.error("plugin %s failed in %s: %s", plugin_name, hook_name, info.error)
+            _fail(info, f"{hook_name}: {_describe(error)}")
+            # Out of the manager too, so nothing that calls the hooks later runs it.
+            manager.unregister(impl.plugin)
             all_ok = False
-            continue
         finally:
-            registry.current_plugin = ""
-        if any(p.plugin == plugin_name and p.kind is kind for p in registry.all()):
-            info.kinds.add(kind)
+            registry.current_plugin, registry.current_kind = "", None
     return all_ok

@@ -52,6 +52,9 @@ class Registry:
     shadowed: list[Provision] = field(default_factory=list)
     # Set by the loader around each plugin's hook call.
     current_plugin: str = ""
+    # The kind whose hook is running: each kind is added in its own hook, because the order of
+    # the plugins (third-party before built-in) holds within one hook, not across hooks.
+    current_kind: Kind | None = None
 
     def _add(self, kind: Kind, name: str, factory: Callable[..., Any]) -> None:
         if not isinstance(name, str) or not _NAME.match(name):
@@ -61,6 +64,11 @@ class Registry:
             )
         if not callable(factory):
             raise TypeError(f"{kind.value} {name!r}: the factory must be callable")
+        if self.current_kind is not None and kind is not self.current_kind:
+            raise ValueError(
+                f"{kind.value} {name!r} added in the {self.current_kind.value} hook: "
+                f"add each kind in its own hook"
+            )
         provision = Provision(kind, name, factory, self.current_plugin)
         if (kind, name) in self.provisions:
             self.shadowed.append(provision)

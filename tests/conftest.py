@@ -23,8 +23,10 @@ from controlplane.server.app import RunningServer, start
 from controlplane.store import migrate
 from controlplane.store.db import Database
 from controlplane.v1 import (
+    artifact_service_pb2_grpc,
     experiment_service_pb2_grpc,
     metadata_service_pb2_grpc,
+    plugin_service_pb2_grpc,
     tenant_service_pb2,
     tenant_service_pb2_grpc,
 )
@@ -51,11 +53,15 @@ class Api:
     tenants: tenant_service_pb2_grpc.TenantServiceStub = field(init=False)
     metadata: metadata_service_pb2_grpc.MetadataServiceStub = field(init=False)
     experiments: experiment_service_pb2_grpc.ExperimentServiceStub = field(init=False)
+    artifacts: artifact_service_pb2_grpc.ArtifactServiceStub = field(init=False)
+    plugins: plugin_service_pb2_grpc.PluginServiceStub = field(init=False)
 
     def __post_init__(self) -> None:
         self.tenants = tenant_service_pb2_grpc.TenantServiceStub(self.channel)
         self.metadata = metadata_service_pb2_grpc.MetadataServiceStub(self.channel)
         self.experiments = experiment_service_pb2_grpc.ExperimentServiceStub(self.channel)
+        self.artifacts = artifact_service_pb2_grpc.ArtifactServiceStub(self.channel)
+        self.plugins = plugin_service_pb2_grpc.PluginServiceStub(self.channel)
 
     @property
     def auth(self) -> list[tuple[str, str]]:

@@ -5,6 +5,7 @@ fails when an RPC is added without one, so new RPCs are swept automatically."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,9 +13,11 @@ from typing import Any
 
 from google.protobuf import field_mask_pb2
 
+from controlplane.v1 import artifact_service_pb2 as ar
 from controlplane.v1 import common_pb2
 from controlplane.v1 import experiment_service_pb2 as ex
 from controlplane.v1 import metadata_service_pb2 as md
+from controlplane.v1 import plugin_service_pb2 as pl
 from controlplane.v1 import tenant_service_pb2 as tn
 
 
@@ -25,7 +28,8 @@ class Resources:
     tenant: str  # tenants/{t}
     experiment: str
     run: str
-    artifact: str
+    artifact: str  # without content
+    artifact_with_content: str
     execution: str
     context: str
     principal: str
@@ -134,7 +138,43 @@ SAMPLES: dict[str, Sample] = {
         run=r.run, batch=common_pb2.MetricBatch(keys=["m"], key_index=[0], values=[1.0])
     ),
     "GetMetricHistory": lambda r: ex.GetMetricHistoryRequest(run=r.run, metric_key="m"),
+    # ArtifactService
+    "UploadArtifactContent": lambda r: ar.UploadArtifactContentRequest(
+        header=ar.ArtifactContentHeader(
+            artifact=r.artifact, sha256=hashlib.sha256(b"").hexdigest(), size_bytes=0
+        )
+    ),
+    "DownloadArtifactContent": lambda r: ar.DownloadArtifactContentRequest(
+        artifact=r.artifact_with_content
+    ),
+    "GetArtifactContent": lambda r: ar.GetArtifactContentRequest(artifact=r.artifact_with_content),
+    "GetArtifactQuota": lambda r: ar.GetArtifactQuotaRequest(name=f"{r.tenant}/artifactQuota"),
+    "UpdateArtifactQuota": lambda r: ar.UpdateArtifactQuotaRequest(
+        quota=ar.ArtifactQuota(name=f"{r.tenant}/artifactQuota", limit_bytes=10**12)
+    ),
+    "CollectArtifactGarbage": lambda r: ar.CollectArtifactGarbageRequest(dry_run=True),
+    # PluginService
+    "ListPlugins": lambda r: pl.ListPluginsRequest(),
 }
+
+SAMPLE_CONTENT = b"sample content"
+
+
+def upload_requests(
+    artifact: str, content: bytes, chunk_size: int = 1 << 20, **header: Any
+) -> list[ar.UploadArtifactContentRequest]:
+    """The messages of an UploadArtifactContent call: the header, then the chunks."""
+    fields = {"sha256": hashlib.sha256(content).hexdigest(), "size_bytes": len(content), **header}
+    messages = [
+        ar.UploadArtifactContentRequest(
+            header=ar.ArtifactContentHeader(artifact=artifact, **fields)
+        )
+    ]
+    messages += [
+        ar.UploadArtifactContentRequest(chunk=content[i : i + chunk_size])
+        for i in range(0, len(content), chunk_size)
+    ]
+    return messages
 
 
 async def invoke(api: Any, method: Any, request: Any) -> Any:
@@ -143,8 +183,12 @@ async def invoke(api: Any, method: Any, request: Any) -> Any:
         "controlplane.v1.TenantService": api.tenants,
         "controlplane.v1.MetadataService": api.metadata,
         "controlplane.v1.ExperimentService": api.experiments,
+        "controlplane.v1.ArtifactService": api.artifacts,
+        "controlplane.v1.PluginService": api.plugins,
     }[method.service]
     call = getattr(stub, method.name)
+    if method.server_streaming:
+        return [message async for message in call(request, metadata=api.auth)]
     if method.client_streaming:
         return await call(iter([request]), metadata=api.auth)
     return await call(request, metadata=api.auth)
@@ -172,6 +216,15 @@ async def populate(world: Any) -> Resources:
         md.CreateArtifactRequest(
             parent=tenant, artifact_id="art", artifact=md.Artifact(type="Dataset")
         ),
+    )
+    with_content = await admin.call(
+        admin.metadata.CreateArtifact,
+        md.CreateArtifactRequest(
+            parent=tenant, artifact_id="blob", artifact=md.Artifact(type="Model")
+        ),
+    )
+    await admin.artifacts.UploadArtifactContent(
+        iter(upload_requests(with_content.name, SAMPLE_CONTENT)), metadata=admin.auth
     )
     execution = await admin.call(
         admin.metadata.CreateExecution,
@@ -203,6 +256,7 @@ async def populate(world: Any) -> Resources:
         experiment=experiment.name,
         run=run.name,
         artifact=artifact.name,
+        artifact_with_content=with_content.name,
         execution=execution.name,
         context=context.name,
         principal=principal,

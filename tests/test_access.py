@@ -9,6 +9,7 @@ from grpc_status import rpc_status
 
 from controlplane.auth.roles import ROLE_PERMISSIONS
 from controlplane.server.methods import method_table
+from controlplane.v1 import artifact_service_pb2 as ar
 from controlplane.v1 import experiment_service_pb2 as ex
 from controlplane.v1 import metadata_service_pb2 as md
 from controlplane.v1 import tenant_service_pb2 as tn
@@ -20,6 +21,9 @@ from tests.rpc_samples import SAMPLES, invoke, populate
 MINIMUM_ROLE = {
     "CreateTenant": "platform",
     "DeleteTenant": "platform",
+    "UpdateArtifactQuota": "platform",
+    "CollectArtifactGarbage": "platform",
+    "ListPlugins": "any",
     "ListTenants": "any",
     "GetCaller": "any",
     "GetTenant": "viewer",
@@ -55,6 +59,9 @@ MINIMUM_ROLE = {
             "GetRun",
             "SearchRuns",
             "GetMetricHistory",
+            "DownloadArtifactContent",
+            "GetArtifactContent",
+            "GetArtifactQuota",
         )
     },
     **{
@@ -75,6 +82,7 @@ MINIMUM_ROLE = {
             "LogParams",
             "LogMetricBatch",
             "LogMetrics",
+            "UploadArtifactContent",
         )
     },
     **{
@@ -178,6 +186,10 @@ async def _snapshot(admin: Api, r: object) -> list[str]:
         (admin.experiments.GetRun, ex.GetRunRequest(name=resources.run)),  # type: ignore[attr-defined]
         (admin.experiments.ListExperiments, ex.ListExperimentsRequest(parent=resources.tenant)),  # type: ignore[attr-defined]
         (admin.metadata.GetArtifact, md.GetArtifactRequest(name=resources.artifact)),  # type: ignore[attr-defined]
+        (
+            admin.artifacts.GetArtifactQuota,
+            ar.GetArtifactQuotaRequest(name=f"{resources.tenant}/artifactQuota"),  # type: ignore[attr-defined]
+        ),
         (admin.metadata.GetExecution, md.GetExecutionRequest(name=resources.execution)),  # type: ignore[attr-defined]
         (admin.metadata.GetContext, md.GetContextRequest(name=resources.context)),  # type: ignore[attr-defined]
         (admin.metadata.ListArtifacts, md.ListArtifactsRequest(parent=resources.tenant)),  # type: ignore[attr-defined]

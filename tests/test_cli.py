@@ -418,3 +418,73 @@ def test_server_refuses_a_schema_it_does_not_know(tmp_path: Path) -> None:
     )
     assert result.returncode == 2, result.stderr
     assert "error: " in result.stderr and "schema" in result.stderr
+
+
+# -- artifacts and plugins -------------------------------------------------------------------
+
+
+async def test_artifact_upload_download_info_quota_and_gc(
+    server, world, admin, capsys, tmp_path: Path
+) -> None:
+    import hashlib
+
+    editor = Cli(server, world["maintainer"].token, capsys)
+    source = tmp_path / "model.bin"
+    content = os.urandom(3 * 1024 * 1024 + 5)
+    source.write_bytes(content)
+    name = f"{world.name}/artifacts/model"
+    uploaded = await editor.json(
+        "artifacts", "upload", str(source), name, "--type", "Model", "--media-type", "model/x"
+    )
+    assert uploaded["sha256"] == hashlib.sha256(content).hexdigest()
+    assert (uploaded["sizeBytes"], uploaded["mediaType"]) == (str(len(content)), "model/x")
+    info = await editor.json("artifacts", "info", name)
+    assert info["sha256"] == uploaded["sha256"]
+
+    target = tmp_path / "copy.bin"
+    await editor.json("artifacts", "download", name, str(target))
+    assert target.read_bytes() == content
+
+    quota = await editor.json("artifacts", "quota", world.tenant_id)
+    assert quota["usedBytes"] == str(len(content))
+    code, _, err = await editor.run("artifacts", "quota", world.tenant_id, "--set-limit", "10")
+    assert code == 1 and "PERMISSION_DENIED" in err
+    platform = Cli(server, admin.token, capsys)
+    updated = await platform.json("artifacts", "quota", world.tenant_id, "--set-limit", "10")
+    assert updated["limitBytes"] == "10"
+    await platform.json("artifacts", "quota", world.tenant_id, "--set-limit", "0")
+
+    code, _, err = await editor.run("artifacts", "upload", str(source), name)
+    assert code == 1 and "FAILED_PRECONDITION" in err and "already has content" in err
+    code, _, err = await editor.run("artifacts", "upload", str(tmp_path / "missing"), name)
+    assert code == 1 and "is not a file" in err
+
+    dry = await platform.json("artifacts", "gc", "--dry-run")
+    assert set(dry) <= {"unreferencedBlobCount", "orphanedObjectCount", "freedBytes"}
+
+
+async def test_a_failed_download_leaves_no_file(server, world, capsys, tmp_path: Path) -> None:
+    cli = Cli(server, world["viewer"].token, capsys)
+    target = tmp_path / "never.bin"
+    code, _, err = await cli.run(
+        "artifacts", "download", f"{world.name}/artifacts/missing", str(target)
+    )
+    assert code == 1 and "NOT_FOUND" in err
+    assert await asyncio.to_thread(os.listdir, tmp_path) == []
+
+
+async def test_plugins_list_from_the_server_and_locally(server, world, capsys) -> None:
+    cli = Cli(server, world["viewer"].token, capsys)
+    remote = await cli.json("plugins", "list")
+    assert remote["artifactStore"] == "local"
+    names = {plugin["name"]: plugin for plugin in remote["plugins"]}
+    assert names["local"]["source"] == "built-in"
+    assert names["local"]["provisions"] == [
+        {"kind": "artifact-store", "name": "local", "active": True}
+    ]
+    code, out, _ = await cli.run("plugins", "list")
+    assert code == 0 and "artifact store in use: local" in out and "fsspec" in out
+    code = await asyncio.to_thread(main, ["plugins", "list", "--local", "--output", "json"])
+    local = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert {p["name"] for p in local["plugins"]} == set(names)

@@ -368,3 +368,25 @@ def test_package_import_is_lazy() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip()
     assert controlplane.Client is Client
+
+
+async def test_log_artifact_uploads_and_download_verifies(server, world, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import hashlib
+
+    from controlplane.v1 import metadata_service_pb2 as md
+
+    target = f"127.0.0.1:{server.port}"
+    content = os.urandom(1_500_000)
+
+    def work() -> tuple[md.Artifact, bytes]:
+        with Client(target, world["editor"].token, tenant=world.tenant_id) as client:
+            artifact = client.log_artifact(content, "Model", artifact_id="weights")
+            destination = tmp_path / "weights.bin"
+            client.download_artifact("weights", destination)
+            return artifact, destination.read_bytes()
+
+    artifact, downloaded = await asyncio.to_thread(work)
+    assert artifact.name == f"{world.name}/artifacts/weights"
+    assert artifact.uri == "sha256:" + hashlib.sha256(content).hexdigest()
+    assert artifact.state == md.Artifact.STATE_LIVE
+    assert downloaded == content

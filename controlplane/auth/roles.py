@@ -23,6 +23,10 @@ VIEWER = frozenset(
         "metadata.contexts.get",
         "metadata.contexts.list",
         "metadata.lineage.query",
+        "artifacts.content.get",
+        "artifacts.content.download",
+        "artifacts.quota.get",
+        "plugins.list",
     }
 )
 EDITOR = VIEWER | {
@@ -37,6 +41,7 @@ EDITOR = VIEWER | {
     "metadata.executions.update",
     "metadata.contexts.create",
     "metadata.contexts.update",
+    "artifacts.content.upload",
 }
 MAINTAINER = EDITOR | {
     "experiments.delete",
@@ -61,7 +66,12 @@ ADMIN = MAINTAINER | {
     "tenants.roleBindings.list",
     "tenants.roleBindings.delete",
 }
-PLATFORM_ADMIN = ADMIN | {"platform.tenants.create", "platform.tenants.delete"}
+PLATFORM_ADMIN = ADMIN | {
+    "platform.tenants.create",
+    "platform.tenants.delete",
+    "platform.artifacts.quota.update",
+    "platform.artifacts.gc",
+}
 
 ROLE_PERMISSIONS: dict[int, frozenset[str]] = {
     tenant_pb.ROLE_VIEWER: VIEWER,

@@ -130,6 +130,19 @@ def _add_server(subparsers: Any) -> None:
         help="sqlite:///... or postgresql://... (" + _env_help("DATABASE_URL") + ")",
     )
     parser.add_argument(
+        "--artifact-store",
+        metavar="NAME",
+        help="artifact-store plugin ("
+        + _env_help("ARTIFACT_STORE", "local")
+        + "; `mlctl plugins list` shows them)",
+    )
+    parser.add_argument(
+        "--artifact-root",
+        metavar="PATH_OR_URL",
+        help="where the artifact store keeps blobs: a directory, or an fsspec URL for the fsspec "
+        "store (" + _env_help("ARTIFACT_ROOT", "DATA_DIR/artifacts") + ")",
+    )
+    parser.add_argument(
         "--tls-cert", metavar="PEM", help="server certificate chain (" + _env_help("TLS_CERT") + ")"
     )
     parser.add_argument(
@@ -310,6 +323,66 @@ def _add_lineage(build: _Builder, subparsers: Any) -> None:
     )
 
 
+def _add_artifacts(build: _Builder, subparsers: Any) -> None:
+    commands = build.group(subparsers, "artifacts", "move artifact content; quotas and cleanup")
+    module = "artifact_commands"
+    p = build.command(
+        commands,
+        "upload",
+        "upload a file as an artifact's content (creating the artifact if missing)",
+        "artifacts_upload",
+        module,
+    )
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("artifact", metavar="ARTIFACT_NAME", help="tenants/TENANT/artifacts/ID")
+    p.add_argument("--type", default="File", help="the artifact's type when it is created")
+    p.add_argument("--media-type", default="", help="default application/octet-stream")
+    p = build.command(
+        commands,
+        "download",
+        "download an artifact's content to a file (sha256 verified)",
+        "artifacts_download",
+        module,
+    )
+    p.add_argument("artifact", metavar="ARTIFACT_NAME")
+    p.add_argument("file", metavar="FILE")
+    p = build.command(commands, "info", "describe an artifact's content", "artifacts_info", module)
+    p.add_argument("artifact", metavar="ARTIFACT_NAME")
+    p = build.command(
+        commands,
+        "quota",
+        "show a tenant's artifact quota and use, or set its limit (platform administrators)",
+        "artifacts_quota",
+        module,
+    )
+    p.add_argument("tenant", metavar="TENANT")
+    p.add_argument("--set-limit", type=int, metavar="BYTES", help="0 removes the limit")
+    p = build.command(
+        commands,
+        "gc",
+        "delete blobs no artifact references (platform administrators)",
+        "artifacts_gc",
+        module,
+    )
+    p.add_argument("--dry-run", action="store_true", help="report without deleting")
+
+
+def _add_plugins(build: _Builder, subparsers: Any) -> None:
+    commands = build.group(subparsers, "plugins", "show the plugins")
+    p = build.command(
+        commands,
+        "list",
+        "list the server's plugins, their kinds, versions and sources",
+        "plugins_list",
+        "artifact_commands",
+    )
+    p.add_argument(
+        "--local",
+        action="store_true",
+        help="list what this installation would load, without asking a server",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlctl",
@@ -329,6 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_experiments(build, subparsers)
     _add_runs(build, subparsers)
     _add_lineage(build, subparsers)
+    _add_artifacts(build, subparsers)
+    _add_plugins(build, subparsers)
     return parser
 
 

@@ -54,6 +54,9 @@ def server_settings(args: argparse.Namespace) -> Settings:
         ).upper(),
         telemetry=setting(args.telemetry, "TELEMETRY", defaults.telemetry) or defaults.telemetry,
         grace_seconds=grace_seconds,
+        artifact_store=setting(args.artifact_store, "ARTIFACT_STORE", defaults.artifact_store)
+        or defaults.artifact_store,
+        artifact_root=setting(args.artifact_root, "ARTIFACT_ROOT", "") or "",
     )
 
 

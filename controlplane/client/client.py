@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 import grpc
 from google.protobuf import field_mask_pb2
 
+from controlplane.client import artifacts as transfers
 from controlplane.client._stubs import Metadata, Service, retrying
 from controlplane.client.errors import ApiError
 from controlplane.client.tracking import (
@@ -21,9 +22,14 @@ from controlplane.client.tracking import (
     run_state,
 )
 from controlplane.v1 import (
+    artifact_service_pb2,
+    artifact_service_pb2_grpc,
     experiment_service_pb2,
     experiment_service_pb2_grpc,
+    metadata_service_pb2,
     metadata_service_pb2_grpc,
+    plugin_service_pb2,
+    plugin_service_pb2_grpc,
     tenant_service_pb2,
     tenant_service_pb2_grpc,
 )
@@ -79,7 +85,8 @@ class Client:
     file or its bytes) or ``tls=True`` (the system's roots) is given; ``tls_cert`` and
     ``tls_key`` add a client certificate for servers that require one.
 
-    ``tenants``, ``metadata`` and ``experiments`` are the generated stubs, sending the token
+    ``tenants``, ``metadata``, ``experiments``, ``artifacts`` and ``plugins`` are the generated
+    stubs, sending the token
     with every call and raising :class:`ApiError`. ``timeout`` is the default deadline of each
     call in seconds (None: no deadline).
     """
@@ -131,6 +138,16 @@ class Client:
         )
         self.experiments = Service(
             experiment_service_pb2_grpc.ExperimentServiceStub(self.channel),  # type: ignore[no-untyped-call]
+            metadata,
+            timeout,
+        )
+        self.artifacts = Service(
+            artifact_service_pb2_grpc.ArtifactServiceStub(self.channel),  # type: ignore[no-untyped-call]
+            metadata,
+            timeout,
+        )
+        self.plugins = Service(
+            plugin_service_pb2_grpc.PluginServiceStub(self.channel),  # type: ignore[no-untyped-call]
             metadata,
             timeout,
         )
@@ -206,6 +223,80 @@ class Client:
             lambda: self.tenants.GetCaller(tenant_service_pb2.GetCallerRequest()), idempotent=True
         )
         return caller
+
+    def list_plugins(self) -> plugin_service_pb2.ListPluginsResponse:
+        """The server's plugins and what each provides."""
+        listed: plugin_service_pb2.ListPluginsResponse = retrying(
+            lambda: self.plugins.ListPlugins(plugin_service_pb2.ListPluginsRequest()),
+            idempotent=True,
+        )
+        return listed
+
+    def artifact_name(self, artifact: str) -> str:
+        """``tenants/{tenant}/artifacts/{artifact}`` for an artifact id (a full name is
+        returned as it is)."""
+        if artifact.startswith("tenants/"):
+            return artifact
+        return f"tenants/{self._require_tenant()}/artifacts/{artifact}"
+
+    def log_artifact(
+        self,
+        source: str | os.PathLike[str] | bytes,
+        artifact_type: str,
+        *,
+        artifact_id: str | None = None,
+        display_name: str = "",
+        media_type: str = "",
+    ) -> metadata_service_pb2.Artifact:
+        """Records an artifact in the metadata graph and uploads ``source`` (a file path or
+        bytes) as its content, in one call; returns the artifact, now LIVE with uri
+        ``sha256:<hex>``. Link it to executions with ``metadata.AddExecutionEvents``."""
+        artifact = metadata_service_pb2.Artifact(type=artifact_type, display_name=display_name)
+        request = metadata_service_pb2.CreateArtifactRequest(
+            parent=f"tenants/{self._require_tenant()}",
+            artifact_id=artifact_id or "",
+            artifact=artifact,
+            request_id=str(uuid.uuid4()),
+        )
+        created: metadata_service_pb2.Artifact = retrying(
+            lambda: self.metadata.CreateArtifact(request), idempotent=True
+        )
+        self.upload_artifact(created.name, source, media_type=media_type)
+        latest: metadata_service_pb2.Artifact = self.metadata.GetArtifact(
+            metadata_service_pb2.GetArtifactRequest(name=created.name)
+        )
+        return latest
+
+    def upload_artifact(
+        self,
+        artifact: str,
+        source: str | os.PathLike[str] | bytes,
+        *,
+        media_type: str = "",
+        timeout: float = transfers.DEFAULT_TRANSFER_TIMEOUT,
+    ) -> artifact_service_pb2.ArtifactContent:
+        """Uploads ``source`` (a file path or bytes) as the content of an existing artifact
+        (an id in the client's tenant, or a resource name) that has none yet."""
+        return transfers.upload(
+            self.artifacts,
+            self.artifact_name(artifact),
+            source,
+            media_type=media_type,
+            timeout=timeout,
+        )
+
+    def download_artifact(
+        self,
+        artifact: str,
+        destination: str | os.PathLike[str],
+        *,
+        timeout: float = transfers.DEFAULT_TRANSFER_TIMEOUT,
+    ) -> artifact_service_pb2.ArtifactContent:
+        """Downloads an artifact's content to ``destination``, verifying its sha256; the file
+        appears only when the whole content arrived intact."""
+        return transfers.download(
+            self.artifacts, self.artifact_name(artifact), destination, timeout=timeout
+        )
 
     def get_run(self, name: str) -> experiment_service_pb2.Run:
         run: experiment_service_pb2.Run = retrying(

@@ -17,6 +17,8 @@ from grpc_reflection.v1alpha import reflection
 from controlplane.auth.authenticator import Authenticator
 from controlplane.auth.authorizer import Authorizer
 from controlplane.config import Settings
+from controlplane.plugin_loader import LoadedPlugins, load_plugins
+from controlplane.registry import Kind
 from controlplane.server import bootstrap
 from controlplane.server.interceptors import (
     AccessInterceptor,
@@ -24,16 +26,20 @@ from controlplane.server.interceptors import (
     TelemetryInterceptor,
 )
 from controlplane.server.methods import services
+from controlplane.services.artifacts import ArtifactService, BlobStore
 from controlplane.services.base import Services
 from controlplane.services.experiments import ExperimentService
 from controlplane.services.metadata import MetadataService
+from controlplane.services.plugins import PluginService
 from controlplane.services.tenants import TenantService
 from controlplane.store import migrate
 from controlplane.store.db import Database
 from controlplane.store.pagination import PageTokens
 from controlplane.v1 import (
+    artifact_service_pb2_grpc,
     experiment_service_pb2_grpc,
     metadata_service_pb2_grpc,
+    plugin_service_pb2_grpc,
     tenant_service_pb2_grpc,
 )
 
@@ -92,9 +98,29 @@ def _credentials(settings: Settings) -> grpc.ServerCredentials | None:
     return grpc.ssl_server_credentials(chain)
 
 
-async def start(settings: Settings) -> RunningServer:
+def artifact_store(plugins: LoadedPlugins, settings: Settings) -> BlobStore:
+    """The configured artifact store, built by the plugin that provides it."""
+    try:
+        provision = plugins.registry.get(Kind.ARTIFACT_STORE, settings.artifact_store)
+    except KeyError as error:
+        raise ValueError(f"--artifact-store: {error.args[0]}") from None
+    root = settings.resolved_artifact_root()
+    try:
+        store = provision.factory(root)
+    except Exception as error:
+        raise ValueError(
+            f"the artifact store {provision.name!r} (plugin {provision.plugin!r}) could not "
+            f"start at {root!r}: {type(error).__name__}: {error}"
+        ) from error
+    return BlobStore(store=store, plugin=provision.plugin, name=provision.name)
+
+
+async def start(settings: Settings, plugins: LoadedPlugins | None = None) -> RunningServer:
+    """Starts serving; ``plugins`` replaces discovery through entry points (embedding, tests)."""
     # The data dir holds the admin key file, and the embedded database: create it on first use.
     settings.resolved_data_dir().mkdir(parents=True, exist_ok=True, mode=0o700)
+    plugins = plugins if plugins is not None else load_plugins()
+    blobs = artifact_store(plugins, settings)
     db = Database(settings.resolved_database_url())
     try:
         await migrate.ensure_schema(db, auto_upgrade_empty=settings.embedded)
@@ -106,7 +132,14 @@ async def start(settings: Settings) -> RunningServer:
     except BaseException:
         await db.dispose()
         raise
-    shared = Services(db=db, tokens=tokens, authenticator=Authenticator(db), authorizer=authorizer)
+    shared = Services(
+        db=db,
+        tokens=tokens,
+        authenticator=Authenticator(db),
+        authorizer=authorizer,
+        plugins=plugins,
+        artifact_store=blobs,
+    )
 
     server = grpc.aio.server(
         interceptors=[
@@ -124,6 +157,8 @@ async def start(settings: Settings) -> RunningServer:
     experiment_service_pb2_grpc.add_ExperimentServiceServicer_to_server(
         ExperimentService(shared), server
     )
+    artifact_service_pb2_grpc.add_ArtifactServiceServicer_to_server(ArtifactService(shared), server)
+    plugin_service_pb2_grpc.add_PluginServiceServicer_to_server(PluginService(shared), server)
 
     # grpc_health-stubs has no health.aio (the asyncio servicer); it exists at runtime.
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]

@@ -240,6 +240,22 @@ class AccessInterceptor(_Interceptor):
             return handler if full_name.startswith(OPEN_SERVICES) else _wrap(handler, _deny)
 
         def around(behavior: Behavior, streaming: bool) -> Behavior:
+            if streaming:
+
+                async def checked_responses(
+                    request: Any, context: ServicerContext
+                ) -> AsyncIterator[Any]:
+                    authorization, header_request_id = _call_headers(context)
+                    identity = await self.authenticator.authenticate(authorization)
+                    if method.client_streaming:
+                        self._enter(identity, method, None, header_request_id)
+                        request = self._checked(request, identity, method)
+                    else:
+                        self._enter(identity, method, request, header_request_id)
+                    async for response in behavior(request, context):
+                        yield response
+
+                return checked_responses
             if method.client_streaming:
 
                 async def checked_stream(

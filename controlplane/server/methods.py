@@ -10,8 +10,10 @@ from google.protobuf import descriptor
 
 from controlplane.v1 import (
     annotations_pb2,
+    artifact_service_pb2,
     experiment_service_pb2,
     metadata_service_pb2,
+    plugin_service_pb2,
     tenant_service_pb2,
 )
 
@@ -23,7 +25,13 @@ if TYPE_CHECKING:
         MethodOptions, annotations_pb2.MethodAuthorization
     ]
 
-SERVICE_FILES = (tenant_service_pb2, metadata_service_pb2, experiment_service_pb2)
+SERVICE_FILES = (
+    tenant_service_pb2,
+    metadata_service_pb2,
+    experiment_service_pb2,
+    artifact_service_pb2,
+    plugin_service_pb2,
+)
 
 
 @dataclass(frozen=True)

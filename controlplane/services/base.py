@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from controlplane.auth.authenticator import Authenticator
 from controlplane.auth.authorizer import Authorizer
@@ -10,6 +11,10 @@ from controlplane.domain import validation as check
 from controlplane.store.db import Database, UnitOfWork
 from controlplane.store.models import Versioned
 from controlplane.store.pagination import PageTokens
+
+if TYPE_CHECKING:
+    from controlplane.plugin_loader import LoadedPlugins
+    from controlplane.services.artifacts import BlobStore
 
 
 @dataclass
@@ -20,6 +25,8 @@ class Services:
     tokens: PageTokens
     authenticator: Authenticator
     authorizer: Authorizer
+    plugins: LoadedPlugins | None = None
+    artifact_store: BlobStore | None = None
 
 
 async def delete_resource(unit: UnitOfWork, row: Versioned, name: str, etag: str) -> None:

@@ -312,3 +312,42 @@ class MetricChunk(TenantOwned, Base):
     steps: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     values: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     timestamps: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
+# -- artifact content -------------------------------------------------------------------------
+
+
+class ArtifactBlob(TenantOwned, Base):
+    """Content stored once per tenant, addressed by its sha256; the bytes live in the
+    artifact-store plugin under ``controlplane.artifact_keys.blob_key``."""
+
+    __tablename__ = "artifact_blobs"
+    __table_args__ = (UniqueConstraint("tenant_id", "sha256"),)
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    size_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    create_time: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class ArtifactContent(TenantOwned, Base):
+    """Which blob holds a metadata artifact's content. Deleting the artifact deletes this row;
+    the blob stays until garbage collection finds nothing references it."""
+
+    __tablename__ = "artifact_contents"
+    artifact_pk: Mapped[int] = mapped_column(
+        ForeignKey("md_artifacts.pk", ondelete="CASCADE"), primary_key=True
+    )
+    blob_pk: Mapped[int] = mapped_column(
+        ForeignKey("artifact_blobs.pk", ondelete="RESTRICT"), nullable=False, index=True
+    )
+    media_type: Mapped[str] = mapped_column(String(255), nullable=False)
+    create_time: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class ArtifactQuota(TenantOwned, Base):
+    """A tenant's artifact storage limit; a tenant without a row has no limit."""
+
+    __tablename__ = "artifact_quotas"
+    __table_args__ = (UniqueConstraint("tenant_id"),)
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    limit_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63ontrolplane/v1/common.proto\x12\x0f\x63ontrolplane.v1\"\xa1\x01\n\x0bMetricBatch\x12\x12\n\x04keys\x18\x01 \x03(\tR\x04keys\x12\x1f\n\tkey_index\x18\x02 \x03(\rB\x02\x10\x01R\x08keyIndex\x12\x1a\n\x06values\x18\x03 \x03(\x01\x42\x02\x10\x01R\x06values\x12\x18\n\x05steps\x18\x04 \x03(\x03\x42\x02\x10\x01R\x05steps\x12\'\n\rtimestamps_ms\x18\x05 \x03(\x03\x42\x02\x10\x01R\x0ctimestampsMs*\xba\x03\n\x0b\x45rrorReason\x12\x1c\n\x18\x45RROR_REASON_UNSPECIFIED\x10\x00\x12!\n\x1d\x45RROR_REASON_INVALID_ARGUMENT\x10\x01\x12\x1a\n\x16\x45RROR_REASON_NOT_FOUND\x10\x02\x12\x1f\n\x1b\x45RROR_REASON_ALREADY_EXISTS\x10\x03\x12\x1e\n\x1a\x45RROR_REASON_ETAG_MISMATCH\x10\x04\x12$\n ERROR_REASON_FAILED_PRECONDITION\x10\x05\x12\"\n\x1e\x45RROR_REASON_PERMISSION_DENIED\x10\x06\x12 \n\x1c\x45RROR_REASON_UNAUTHENTICATED\x10\x07\x12\"\n\x1e\x45RROR_REASON_REQUEST_ID_REUSED\x10\x08\x12#\n\x1f\x45RROR_REASON_INVALID_PAGE_TOKEN\x10\t\x12\"\n\x1e\x45RROR_REASON_PARAM_ALREADY_SET\x10\n\x12\x19\n\x15\x45RROR_REASON_INTERNAL\x10\x0b\x12\x19\n\x15\x45RROR_REASON_CONFLICT\x10\x0c\x42\x17\n\x13\x64\x65v.controlplane.v1P\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63ontrolplane/v1/common.proto\x12\x0f\x63ontrolplane.v1\"\xa1\x01\n\x0bMetricBatch\x12\x12\n\x04keys\x18\x01 \x03(\tR\x04keys\x12\x1f\n\tkey_index\x18\x02 \x03(\rB\x02\x10\x01R\x08keyIndex\x12\x1a\n\x06values\x18\x03 \x03(\x01\x42\x02\x10\x01R\x06values\x12\x18\n\x05steps\x18\x04 \x03(\x03\x42\x02\x10\x01R\x05steps\x12\'\n\rtimestamps_ms\x18\x05 \x03(\x03\x42\x02\x10\x01R\x0ctimestampsMs*\x9e\x04\n\x0b\x45rrorReason\x12\x1c\n\x18\x45RROR_REASON_UNSPECIFIED\x10\x00\x12!\n\x1d\x45RROR_REASON_INVALID_ARGUMENT\x10\x01\x12\x1a\n\x16\x45RROR_REASON_NOT_FOUND\x10\x02\x12\x1f\n\x1b\x45RROR_REASON_ALREADY_EXISTS\x10\x03\x12\x1e\n\x1a\x45RROR_REASON_ETAG_MISMATCH\x10\x04\x12$\n ERROR_REASON_FAILED_PRECONDITION\x10\x05\x12\"\n\x1e\x45RROR_REASON_PERMISSION_DENIED\x10\x06\x12 \n\x1c\x45RROR_REASON_UNAUTHENTICATED\x10\x07\x12\"\n\x1e\x45RROR_REASON_REQUEST_ID_REUSED\x10\x08\x12#\n\x1f\x45RROR_REASON_INVALID_PAGE_TOKEN\x10\t\x12\"\n\x1e\x45RROR_REASON_PARAM_ALREADY_SET\x10\n\x12\x19\n\x15\x45RROR_REASON_INTERNAL\x10\x0b\x12\x19\n\x15\x45RROR_REASON_CONFLICT\x10\x0c\x12\x1f\n\x1b\x45RROR_REASON_QUOTA_EXCEEDED\x10\r\x12!\n\x1d\x45RROR_REASON_CONTENT_MISMATCH\x10\x0e\x12\x1e\n\x1a\x45RROR_REASON_PLUGIN_FAILED\x10\x0f\x42\x17\n\x13\x64\x65v.controlplane.v1P\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,7 +41,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_METRICBATCH'].fields_by_name['timestamps_ms']._loaded_options = None
   _globals['_METRICBATCH'].fields_by_name['timestamps_ms']._serialized_options = b'\020\001'
   _globals['_ERRORREASON']._serialized_start=214
-  _globals['_ERRORREASON']._serialized_end=656
+  _globals['_ERRORREASON']._serialized_end=756
   _globals['_METRICBATCH']._serialized_start=50
   _globals['_METRICBATCH']._serialized_end=211
 # @@protoc_insertion_point(module_scope)

@@ -22,6 +22,9 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_REASON_PARAM_ALREADY_SET: _ClassVar[ErrorReason]
     ERROR_REASON_INTERNAL: _ClassVar[ErrorReason]
     ERROR_REASON_CONFLICT: _ClassVar[ErrorReason]
+    ERROR_REASON_QUOTA_EXCEEDED: _ClassVar[ErrorReason]
+    ERROR_REASON_CONTENT_MISMATCH: _ClassVar[ErrorReason]
+    ERROR_REASON_PLUGIN_FAILED: _ClassVar[ErrorReason]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 ERROR_REASON_INVALID_ARGUMENT: ErrorReason
 ERROR_REASON_NOT_FOUND: ErrorReason
@@ -35,6 +38,9 @@ ERROR_REASON_INVALID_PAGE_TOKEN: ErrorReason
 ERROR_REASON_PARAM_ALREADY_SET: ErrorReason
 ERROR_REASON_INTERNAL: ErrorReason
 ERROR_REASON_CONFLICT: ErrorReason
+ERROR_REASON_QUOTA_EXCEEDED: ErrorReason
+ERROR_REASON_CONTENT_MISMATCH: ErrorReason
+ERROR_REASON_PLUGIN_FAILED: ErrorReason
 
 class MetricBatch(_message.Message):
     __slots__ = ("keys", "key_index", "values", "steps", "timestamps_ms")

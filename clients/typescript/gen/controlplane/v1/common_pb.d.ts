@@ -155,6 +155,29 @@ export enum ErrorReason {
    * @generated from enum value: ERROR_REASON_CONFLICT = 12;
    */
   CONFLICT = 12,
+
+  /**
+   * A tenant's quota would be exceeded (for example artifact storage); the metadata says
+   * which quota, its limit and current use.
+   *
+   * @generated from enum value: ERROR_REASON_QUOTA_EXCEEDED = 13;
+   */
+  QUOTA_EXCEEDED = 13,
+
+  /**
+   * Uploaded content does not match the sha256 or size its header declared.
+   *
+   * @generated from enum value: ERROR_REASON_CONTENT_MISMATCH = 14;
+   */
+  CONTENT_MISMATCH = 14,
+
+  /**
+   * A plugin (an artifact store, an executor, ...) failed; the metadata names the plugin and
+   * the server log has the detail.
+   *
+   * @generated from enum value: ERROR_REASON_PLUGIN_FAILED = 15;
+   */
+  PLUGIN_FAILED = 15,
 }
 
 /**

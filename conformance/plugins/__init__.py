@@ -1,0 +1,1 @@
+"""Conformance suites for plugin kinds, one module per kind (``controlplane.interfaces``)."""
