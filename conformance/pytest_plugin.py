@@ -6,6 +6,10 @@ conftest's ``pytest_plugins``, registers it a second time when autoloading is on
 
 It registers the ``requires_capability`` marker and holds the capability check that every
 suite class runs before each of its tests (``conformance.suite.ConformanceSuite``).
+
+It also registers the API suite's options (``--target``, ``--token``, ``--tls-ca``): pytest
+reads ``pytest_addoption`` only from plugins and initial conftests, and a package named with
+``--pyargs conformance.api`` is not an initial conftest's directory, so the options live here.
 """
 
 from __future__ import annotations
@@ -13,6 +17,37 @@ from __future__ import annotations
 import pytest
 
 from conformance.capabilities import CAPABILITIES, MARKER
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup(
+        "controlplane-api",
+        "controlplane API conformance (pytest --pyargs conformance.api --target HOST:PORT "
+        "--token KEY)",
+    )
+    group.addoption(
+        "--target",
+        dest="controlplane_target",
+        metavar="HOST:PORT",
+        default=None,
+        help="the gRPC address of the server the API suite checks; without it every test of "
+        "conformance.api is skipped",
+    )
+    group.addoption(
+        "--token",
+        dest="controlplane_token",
+        metavar="KEY",
+        default=None,
+        help="an API key of a platform administrator of the target (the suite creates and "
+        "deletes its own tenants with it)",
+    )
+    group.addoption(
+        "--tls-ca",
+        dest="controlplane_tls_ca",
+        metavar="PEM",
+        default=None,
+        help="a PEM file of CA certificates: connect with TLS, trusting them (default: plaintext)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -486,3 +486,24 @@ async def test_a_failing_artifact_store_fails_the_call_cleanly_naming_the_plugin
 async def test_an_unknown_artifact_store_stops_the_start_with_the_choices(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"no artifact-store named 'nope' \(available: .*local"):
         await start(Settings(listen="127.0.0.1:0", data_dir=tmp_path, artifact_store="nope"))
+
+
+async def test_the_uri_of_an_artifact_with_content_cannot_change(world: TenantWorld) -> None:
+    from google.protobuf import field_mask_pb2
+
+    editor = world["editor"]
+    artifact = await _artifact(editor, world)
+    await _upload(editor, upload_requests(artifact.name, b"weights"))
+    request = md.UpdateArtifactRequest(
+        artifact=md.Artifact(name=artifact.name, uri="s3://elsewhere"),
+        update_mask=field_mask_pb2.FieldMask(paths=["uri"]),
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await editor.call(editor.metadata.UpdateArtifact, request)
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    renamed = md.UpdateArtifactRequest(
+        artifact=md.Artifact(name=artifact.name, display_name="weights v1"),
+        update_mask=field_mask_pb2.FieldMask(paths=["display_name"]),
+    )
+    updated = await editor.call(editor.metadata.UpdateArtifact, renamed)
+    assert updated.uri.startswith("sha256:") and updated.display_name == "weights v1"

@@ -82,8 +82,9 @@ def server(args: argparse.Namespace) -> int:
     except ValueError as error:
         return _error(str(error), 2)
 
-    from controlplane.server import logs, telemetry
+    from controlplane.server import allocator, logs, telemetry
 
+    allocator.tune()
     logs.configure(settings.log_format, settings.log_level)
     telemetry.configure(settings.telemetry)
 

@@ -15,7 +15,10 @@ store only keeps opaque blobs under keys and must honour four promises:
    its event loop; methods may block.
 
 Keys are ``/``-separated relative paths of letters, digits, ``.``, ``_``, ``-`` (for example
-``tenants/acme/sha256/ab/ab12...``); a store may map them to files, object names or rows.
+``tenants/acme/sha256/ab/ab12...``); a store may map them to files, object names or rows. Every
+method that takes a key (or a prefix) raises ``ValueError`` for one that is malformed or could
+escape the store's root; ``controlplane.artifact_keys.validate_key`` and ``validate_prefix``
+do the checking, and the conformance suite tests it.
 """
 
 from __future__ import annotations

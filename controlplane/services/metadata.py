@@ -16,9 +16,10 @@ from google.protobuf import empty_pb2, json_format, struct_pb2
 
 from controlplane import clock, names
 from controlplane.domain import validation as check
-from controlplane.errors import InvalidArgument, NotFound
+from controlplane.errors import FailedPrecondition, InvalidArgument, NotFound
 from controlplane.services._typing import ServicerContext
 from controlplane.services.base import Services, delete_resource
+from controlplane.store import artifacts as artifact_store
 from controlplane.store import idempotency
 from controlplane.store import metadata as store
 from controlplane.store.models import (
@@ -283,7 +284,13 @@ class MetadataService(pb_grpc.MetadataServiceServicer):
             check.check_etag(patch.etag, row.version, patch.name)
             if "display_name" in paths:
                 row.display_name = display_name
-            if "uri" in paths:
+            if "uri" in paths and uri != row.uri:
+                if await artifact_store.content_of(unit.session, row.pk) is not None:
+                    raise FailedPrecondition(
+                        f"{patch.name} holds uploaded content at {row.uri}; its uri cannot "
+                        "change (create a new artifact to point elsewhere)",
+                        metadata={"resource": patch.name},
+                    )
                 row.uri = uri
             if "state" in paths:
                 row.state = state
