@@ -25,6 +25,12 @@ CAPABILITIES: dict[str, str] = {
         "Python memory, so blobs may be larger than memory"
     ),
     "seekable_reads": "artifact store: streams returned by open() support seek() and tell()",
+    # Executors (conformance.plugins.executor).
+    "gpu_tasks": "executor: runs tasks that ask for gpus > 0 (the machine has a GPU)",
+    "memory_limits": "executor: enforces TaskSpec.memory_bytes (a task over it FAILS)",
+    # Alert channels (conformance.plugins.alert_channel): none yet.
+    # Drift detectors (conformance.plugins.drift_detector).
+    "p_values": "drift detector: reports a p-value (a statistical test, not a distance)",
 }
 
 
