@@ -1,7 +1,9 @@
 """Drift detectors: compare a feature's current values with a reference window.
 
 A detector is a statistical test over two samples of one feature. Numeric features arrive as
-1-D float arrays, categorical features as 1-D arrays of strings. Results are comparable across
+1-D float arrays, categorical features as 1-D arrays of strings. Missing values (NaN, None) are
+the monitor's business, not the test's: a detector drops them before testing, and a sample
+with nothing left is a ``ValueError``. Results are comparable across
 detectors through ``drifted`` (the detector's own decision at its threshold) and ``score``.
 """
 
