@@ -16,7 +16,11 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.capabilities import CAPABILITIES, MARKER
+# The suites' assertions run inside an installed package, which pytest does not rewrite by
+# default: without this, a failing check in an author's run would say only "AssertionError".
+pytest.register_assert_rewrite("conformance.plugins", "conformance.api")
+
+from conformance.capabilities import CAPABILITIES, MARKER  # noqa: E402
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
