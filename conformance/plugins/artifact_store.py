@@ -567,12 +567,14 @@ class ArtifactStoreConcurrencyTests(ArtifactStoreFixtures):
             whole_reads = 0
             deadline = time.monotonic() + 60
             while not done.is_set() and time.monotonic() < deadline:
+                # Read before looking: a commit landing between the two is not a disappearance.
+                committed_before = committed.is_set()
                 try:
                     size = artifact_store.size("k")
                     assert size == len(data), f"size {size} of a blob of {len(data)} bytes"
                     got = read_blob(artifact_store, "k", piece=256 * KiB)
                 except BlobNotFound:
-                    assert not committed.is_set(), "a committed blob disappeared"
+                    assert not committed_before, "a committed blob disappeared"
                     time.sleep(0.0005)
                     continue
                 assert got == data, f"read {len(got)} bytes that are not the committed blob"
