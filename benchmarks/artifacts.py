@@ -39,6 +39,7 @@ from _common import HOST, free_port, rss_kb
 
 from controlplane.client import Client
 from controlplane.client.artifacts import download_to
+from controlplane.v1 import artifact_service_pb2 as ar
 from controlplane.v1 import metadata_service_pb2 as md
 
 MiB = 1024 * 1024
@@ -153,8 +154,8 @@ def run(size_mib: int, rounds: int, place: str) -> dict[str, Any]:
                             artifact=md.Artifact(type="Model"),
                         )
                     )
-                    # Each round uploads different bytes: otherwise the server would only hash
-                    # the content it already stores, and no write would be measured.
+                    # Each round uploads different bytes, so content addressing can never turn
+                    # an upload into a hash-only check.
                     with source.open("r+b") as patch:
                         patch.write(index.to_bytes(8, "little"))
                     t0 = time.perf_counter()
@@ -174,6 +175,11 @@ def run(size_mib: int, rounds: int, place: str) -> dict[str, Any]:
                     if copy.stat().st_size != size or content.size_bytes != size:
                         raise RuntimeError("the downloaded copy has the wrong size")
                     copy.unlink()
+                    # Free the round's blob (delete the artifact, collect garbage), as a
+                    # long-running server would: otherwise every round writes into memory the
+                    # VM has never touched, and first touches are what gets measured.
+                    client.metadata.DeleteArtifact(md.DeleteArtifactRequest(name=name))
+                    client.artifacts.CollectArtifactGarbage(ar.CollectArtifactGarbageRequest())
                     print(
                         f"round {index}{' (warm-up)' if index == 0 else ''}: upload "
                         f"{upload:.0f} MiB/s, download {download:.0f} MiB/s, download to a "
