@@ -390,3 +390,16 @@ async def test_log_artifact_uploads_and_download_verifies(server, world, tmp_pat
     assert artifact.uri == "sha256:" + hashlib.sha256(content).hexdigest()
     assert artifact.state == md.Artifact.STATE_LIVE
     assert downloaded == content
+
+
+def test_a_download_reserves_the_file_size_up_front_where_it_can(tmp_path: Path) -> None:
+    import io
+
+    from controlplane.client.artifacts import _reserve
+
+    with (tmp_path / "f.bin").open("wb") as out:
+        _reserve(out, 5 * 1024 * 1024)
+        assert os.fstat(out.fileno()).st_size == 5 * 1024 * 1024
+    memory = io.BytesIO()
+    _reserve(memory, 1024)  # nothing to reserve in memory; not an error
+    assert memory.getvalue() == b""
