@@ -31,6 +31,13 @@ CAPABILITIES: dict[str, str] = {
     # Alert channels (conformance.plugins.alert_channel): none yet.
     # Drift detectors (conformance.plugins.drift_detector).
     "p_values": "drift detector: reports a p-value (a statistical test, not a distance)",
+    # Feature stores (conformance.plugins.feature_store).
+    "persistent_features": (
+        "feature store: a new store on the same root (the reopen_feature_store fixture) sees "
+        "every table written before"
+    ),
+    # Serving backends (conformance.plugins.serving_backend).
+    "gpu_serving": "serving backend: loads models onto a GPU and predicts there (needs a GPU)",
 }
 
 
