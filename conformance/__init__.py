@@ -1,9 +1,9 @@
 """Conformance suites: abstract pytest classes a plugin author subclasses to check a plugin
 against its interface, run from the installed ``controlplane`` package (no checkout needed).
 
-- ``conformance.plugins``: one module per plugin kind (``artifact_store``, ``alert_channel``,
-  ``drift_detector``, ``executor``), each with test classes and the fixtures an author
-  overrides.
+- ``conformance.plugins``: one module per plugin kind (``artifact_store``, ``executor``,
+  ``feature_store``, ``serving_backend``, ``drift_detector``, ``alert_channel``), each with test
+  classes and the fixtures an author overrides.
 - ``conformance.capabilities``: the optional capabilities a plugin may declare; a test that
   needs one the plugin does not declare is skipped, never skipped by name.
 - ``conformance.api``: the API suite, run against any server that implements the contract:
