@@ -507,3 +507,30 @@ async def test_the_uri_of_an_artifact_with_content_cannot_change(world: TenantWo
     )
     updated = await editor.call(editor.metadata.UpdateArtifact, renamed)
     assert updated.uri.startswith("sha256:") and updated.display_name == "weights v1"
+
+
+async def test_a_broken_plugin_is_reported_and_the_server_serves(tmp_path: Path) -> None:
+    from controlplane.v1 import plugin_service_pb2 as pl
+
+    broken = types.ModuleType("broken_hook_plugin")
+
+    @hookimpl
+    def controlplane_register_alert_channels(registry: Any) -> None:
+        raise RuntimeError("misconfigured: no SMTP host")
+
+    broken.controlplane_register_alert_channels = controlplane_register_alert_channels  # type: ignore[attr-defined]
+    plugins = load_plugins(extra=[("broken-alerts", broken)])
+    running = await start(Settings(listen="127.0.0.1:0", data_dir=tmp_path), plugins)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            assert running.admin_key
+            admin = Api(channel, running.admin_key)
+            listed = await admin.call(admin.plugins.ListPlugins, pl.ListPluginsRequest())
+            by_name = {plugin.name: plugin for plugin in listed.plugins}
+            assert by_name["broken-alerts"].status == pl.Plugin.STATUS_FAILED
+            assert "misconfigured: no SMTP host" in by_name["broken-alerts"].error
+            assert list(by_name["broken-alerts"].provisions) == []
+            assert by_name["alerts"].status == pl.Plugin.STATUS_LOADED
+            assert listed.artifact_store == "local"
+    finally:
+        await running.stop(0)
