@@ -24,6 +24,7 @@ from controlplane.store import migrate
 from controlplane.store.db import Database
 from controlplane.v1 import (
     artifact_service_pb2_grpc,
+    audit_service_pb2_grpc,
     experiment_service_pb2_grpc,
     metadata_service_pb2_grpc,
     plugin_service_pb2_grpc,
@@ -55,6 +56,7 @@ class Api:
     experiments: experiment_service_pb2_grpc.ExperimentServiceStub = field(init=False)
     artifacts: artifact_service_pb2_grpc.ArtifactServiceStub = field(init=False)
     plugins: plugin_service_pb2_grpc.PluginServiceStub = field(init=False)
+    audit: audit_service_pb2_grpc.AuditServiceStub = field(init=False)
 
     def __post_init__(self) -> None:
         self.tenants = tenant_service_pb2_grpc.TenantServiceStub(self.channel)
@@ -62,6 +64,7 @@ class Api:
         self.experiments = experiment_service_pb2_grpc.ExperimentServiceStub(self.channel)
         self.artifacts = artifact_service_pb2_grpc.ArtifactServiceStub(self.channel)
         self.plugins = plugin_service_pb2_grpc.PluginServiceStub(self.channel)
+        self.audit = audit_service_pb2_grpc.AuditServiceStub(self.channel)
 
     @property
     def auth(self) -> list[tuple[str, str]]:

@@ -14,6 +14,7 @@ from typing import Any
 from google.protobuf import field_mask_pb2
 
 from controlplane.v1 import artifact_service_pb2 as ar
+from controlplane.v1 import audit_service_pb2 as au
 from controlplane.v1 import common_pb2
 from controlplane.v1 import experiment_service_pb2 as ex
 from controlplane.v1 import metadata_service_pb2 as md
@@ -155,6 +156,8 @@ SAMPLES: dict[str, Sample] = {
     "CollectArtifactGarbage": lambda r: ar.CollectArtifactGarbageRequest(dry_run=True),
     # PluginService
     "ListPlugins": lambda r: pl.ListPluginsRequest(),
+    # AuditService
+    "ListAuditEvents": lambda r: au.ListAuditEventsRequest(parent=r.tenant),
 }
 
 SAMPLE_CONTENT = b"sample content"
@@ -185,6 +188,7 @@ async def invoke(api: Any, method: Any, request: Any) -> Any:
         "controlplane.v1.ExperimentService": api.experiments,
         "controlplane.v1.ArtifactService": api.artifacts,
         "controlplane.v1.PluginService": api.plugins,
+        "controlplane.v1.AuditService": api.audit,
     }[method.service]
     call = getattr(stub, method.name)
     if method.server_streaming:

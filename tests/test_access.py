@@ -24,6 +24,7 @@ MINIMUM_ROLE = {
     "UpdateArtifactQuota": "platform",
     "CollectArtifactGarbage": "platform",
     "ListPlugins": "any",
+    "ListAuditEvents": "admin",
     "ListTenants": "any",
     "GetCaller": "any",
     "GetTenant": "viewer",

@@ -53,6 +53,7 @@ MAINTAINER = EDITOR | {
 # Model-risk reviewers read everything; the approval permissions arrive with governance.
 APPROVER = VIEWER
 ADMIN = MAINTAINER | {
+    "audit.events.list",
     "tenants.update",
     "tenants.principals.create",
     "tenants.principals.get",

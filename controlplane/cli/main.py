@@ -367,6 +367,22 @@ def _add_artifacts(build: _Builder, subparsers: Any) -> None:
     p.add_argument("--dry-run", action="store_true", help="report without deleting")
 
 
+def _add_audit(build: _Builder, subparsers: Any) -> None:
+    commands = build.group(subparsers, "audit", "read the audit trail (tenant administrators)")
+    p = build.command(
+        commands,
+        "list",
+        "list a tenant's audit events, newest first",
+        "audit_list",
+        "audit_commands",
+    )
+    p.add_argument("tenant", metavar="TENANT")
+    p.add_argument(
+        "--filter", default="", help='for example: resource = "tenants/acme/models/churn"'
+    )
+    p.add_argument("--limit", type=int, metavar="N", help="at most N events")
+
+
 def _add_plugins(build: _Builder, subparsers: Any) -> None:
     commands = build.group(subparsers, "plugins", "show the plugins")
     p = build.command(
@@ -404,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_lineage(build, subparsers)
     _add_artifacts(build, subparsers)
     _add_plugins(build, subparsers)
+    _add_audit(build, subparsers)
     return parser
 
 

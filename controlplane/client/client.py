@@ -24,6 +24,7 @@ from controlplane.client.tracking import (
 from controlplane.v1 import (
     artifact_service_pb2,
     artifact_service_pb2_grpc,
+    audit_service_pb2_grpc,
     experiment_service_pb2,
     experiment_service_pb2_grpc,
     metadata_service_pb2,
@@ -148,6 +149,11 @@ class Client:
         )
         self.plugins = Service(
             plugin_service_pb2_grpc.PluginServiceStub(self.channel),  # type: ignore[no-untyped-call]
+            metadata,
+            timeout,
+        )
+        self.audit = Service(
+            audit_service_pb2_grpc.AuditServiceStub(self.channel),  # type: ignore[no-untyped-call]
             metadata,
             timeout,
         )

@@ -27,6 +27,7 @@ from controlplane.server.interceptors import (
 )
 from controlplane.server.methods import services
 from controlplane.services.artifacts import ArtifactService, BlobStore
+from controlplane.services.audit import AuditService
 from controlplane.services.base import Services
 from controlplane.services.experiments import ExperimentService
 from controlplane.services.metadata import MetadataService
@@ -37,6 +38,7 @@ from controlplane.store.db import Database
 from controlplane.store.pagination import PageTokens
 from controlplane.v1 import (
     artifact_service_pb2_grpc,
+    audit_service_pb2_grpc,
     experiment_service_pb2_grpc,
     metadata_service_pb2_grpc,
     plugin_service_pb2_grpc,
@@ -159,6 +161,7 @@ async def start(settings: Settings, plugins: LoadedPlugins | None = None) -> Run
     )
     artifact_service_pb2_grpc.add_ArtifactServiceServicer_to_server(ArtifactService(shared), server)
     plugin_service_pb2_grpc.add_PluginServiceServicer_to_server(PluginService(shared), server)
+    audit_service_pb2_grpc.add_AuditServiceServicer_to_server(AuditService(shared), server)
 
     # grpc_health-stubs has no health.aio (the asyncio servicer); it exists at runtime.
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]

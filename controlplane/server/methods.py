@@ -11,6 +11,7 @@ from google.protobuf import descriptor
 from controlplane.v1 import (
     annotations_pb2,
     artifact_service_pb2,
+    audit_service_pb2,
     experiment_service_pb2,
     metadata_service_pb2,
     plugin_service_pb2,
@@ -31,6 +32,7 @@ SERVICE_FILES = (
     experiment_service_pb2,
     artifact_service_pb2,
     plugin_service_pb2,
+    audit_service_pb2,
 )
 
 
