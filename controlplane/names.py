@@ -65,6 +65,9 @@ EXECUTION = Pattern("tenants/{tenant}/executions/{execution}")
 CONTEXT = Pattern("tenants/{tenant}/contexts/{context}")
 EXPERIMENT = Pattern("tenants/{tenant}/experiments/{experiment}")
 RUN = Pattern("tenants/{tenant}/experiments/{experiment}/runs/{run}")
+MODEL = Pattern("tenants/{tenant}/models/{model}")
+MODEL_VERSION = Pattern("tenants/{tenant}/models/{model}/versions/{version}")
+MODEL_ALIAS = Pattern("tenants/{tenant}/models/{model}/aliases/{alias}")
 
 
 def tenant_of(name: str) -> str | None:

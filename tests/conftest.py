@@ -28,6 +28,7 @@ from controlplane.v1 import (
     experiment_service_pb2_grpc,
     metadata_service_pb2_grpc,
     plugin_service_pb2_grpc,
+    registry_service_pb2_grpc,
     tenant_service_pb2,
     tenant_service_pb2_grpc,
 )
@@ -57,6 +58,7 @@ class Api:
     artifacts: artifact_service_pb2_grpc.ArtifactServiceStub = field(init=False)
     plugins: plugin_service_pb2_grpc.PluginServiceStub = field(init=False)
     audit: audit_service_pb2_grpc.AuditServiceStub = field(init=False)
+    registry: registry_service_pb2_grpc.RegistryServiceStub = field(init=False)
 
     def __post_init__(self) -> None:
         self.tenants = tenant_service_pb2_grpc.TenantServiceStub(self.channel)
@@ -65,6 +67,7 @@ class Api:
         self.artifacts = artifact_service_pb2_grpc.ArtifactServiceStub(self.channel)
         self.plugins = plugin_service_pb2_grpc.PluginServiceStub(self.channel)
         self.audit = audit_service_pb2_grpc.AuditServiceStub(self.channel)
+        self.registry = registry_service_pb2_grpc.RegistryServiceStub(self.channel)
 
     @property
     def auth(self) -> list[tuple[str, str]]:

@@ -19,6 +19,7 @@ from controlplane.v1 import common_pb2
 from controlplane.v1 import experiment_service_pb2 as ex
 from controlplane.v1 import metadata_service_pb2 as md
 from controlplane.v1 import plugin_service_pb2 as pl
+from controlplane.v1 import registry_service_pb2 as rg
 from controlplane.v1 import tenant_service_pb2 as tn
 
 
@@ -36,6 +37,9 @@ class Resources:
     principal: str
     api_key: str
     role_binding: str
+    model: str = ""  # a registered model with one version and the alias "champion"
+    model_version: str = ""
+    model_alias: str = ""
 
 
 Sample = Callable[[Resources], Any]
@@ -158,6 +162,39 @@ SAMPLES: dict[str, Sample] = {
     "ListPlugins": lambda r: pl.ListPluginsRequest(),
     # AuditService
     "ListAuditEvents": lambda r: au.ListAuditEventsRequest(parent=r.tenant),
+    # RegistryService
+    "CreateRegisteredModel": lambda r: rg.CreateRegisteredModelRequest(
+        parent=r.tenant, request_id=_uid()
+    ),
+    "GetRegisteredModel": lambda r: rg.GetRegisteredModelRequest(name=r.model),
+    "ListRegisteredModels": lambda r: rg.ListRegisteredModelsRequest(parent=r.tenant),
+    "UpdateRegisteredModel": lambda r: rg.UpdateRegisteredModelRequest(
+        registered_model=rg.RegisteredModel(name=r.model, display_name="renamed"),
+        update_mask=_mask("display_name"),
+    ),
+    "DeleteRegisteredModel": lambda r: rg.DeleteRegisteredModelRequest(name=r.model),
+    "CreateModelVersion": lambda r: rg.CreateModelVersionRequest(
+        parent=r.model,
+        model_version=rg.ModelVersion(
+            files=[rg.ModelFile(role="model", artifact=r.artifact_with_content)]
+        ),
+        request_id=_uid(),
+    ),
+    "GetModelVersion": lambda r: rg.GetModelVersionRequest(name=r.model_version),
+    "ListModelVersions": lambda r: rg.ListModelVersionsRequest(parent=r.model),
+    "UpdateModelVersion": lambda r: rg.UpdateModelVersionRequest(
+        model_version=rg.ModelVersion(name=r.model_version, description="changed"),
+        update_mask=_mask("description"),
+    ),
+    "DeleteModelVersion": lambda r: rg.DeleteModelVersionRequest(name=r.model_version),
+    "SetModelAlias": lambda r: rg.SetModelAliasRequest(
+        alias=rg.ModelAlias(name=f"{r.model}/aliases/challenger", version=r.model_version),
+        request_id=_uid(),
+    ),
+    "GetModelAlias": lambda r: rg.GetModelAliasRequest(name=r.model_alias),
+    "ListModelAliases": lambda r: rg.ListModelAliasesRequest(parent=r.model),
+    "DeleteModelAlias": lambda r: rg.DeleteModelAliasRequest(name=f"{r.model}/aliases/challenger"),
+    "ListModelAliasHistory": lambda r: rg.ListModelAliasHistoryRequest(alias=r.model_alias),
 }
 
 SAMPLE_CONTENT = b"sample content"
@@ -189,6 +226,7 @@ async def invoke(api: Any, method: Any, request: Any) -> Any:
         "controlplane.v1.ArtifactService": api.artifacts,
         "controlplane.v1.PluginService": api.plugins,
         "controlplane.v1.AuditService": api.audit,
+        "controlplane.v1.RegistryService": api.registry,
     }[method.service]
     call = getattr(stub, method.name)
     if method.server_streaming:
@@ -266,4 +304,30 @@ async def populate(world: Any) -> Resources:
         principal=principal,
         api_key=key.api_key.name,
         role_binding=binding.name,
+        **await _populate_registry(admin, tenant, run.name, with_content.name),
     )
+
+
+async def _populate_registry(admin: Any, tenant: str, run: str, artifact: str) -> dict[str, str]:
+    """A registered model with one version (its file an artifact with content) and the alias
+    "champion" on it."""
+    model = await admin.call(
+        admin.registry.CreateRegisteredModel,
+        rg.CreateRegisteredModelRequest(parent=tenant, model_id="mdl"),
+    )
+    version = await admin.call(
+        admin.registry.CreateModelVersion,
+        rg.CreateModelVersionRequest(
+            parent=model.name,
+            model_version=rg.ModelVersion(
+                files=[rg.ModelFile(role="model", artifact=artifact)], source_run=run
+            ),
+        ),
+    )
+    alias = await admin.call(
+        admin.registry.SetModelAlias,
+        rg.SetModelAliasRequest(
+            alias=rg.ModelAlias(name=f"{model.name}/aliases/champion", version=version.name)
+        ),
+    )
+    return {"model": model.name, "model_version": version.name, "model_alias": alias.name}

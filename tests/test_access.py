@@ -12,6 +12,7 @@ from controlplane.server.methods import method_table
 from controlplane.v1 import artifact_service_pb2 as ar
 from controlplane.v1 import experiment_service_pb2 as ex
 from controlplane.v1 import metadata_service_pb2 as md
+from controlplane.v1 import registry_service_pb2 as rg
 from controlplane.v1 import tenant_service_pb2 as tn
 from tests.conftest import Api, TenantWorld, make_tenant
 from tests.rpc_samples import SAMPLES, invoke, populate
@@ -94,6 +95,37 @@ MINIMUM_ROLE = {
             "DeleteContext",
             "DeleteExperiment",
             "DeleteRun",
+        )
+    },
+    # RegistryService: aliases decide what serves, so moving one is a maintainer's call.
+    **{
+        name: "viewer"
+        for name in (
+            "GetRegisteredModel",
+            "ListRegisteredModels",
+            "GetModelVersion",
+            "ListModelVersions",
+            "GetModelAlias",
+            "ListModelAliases",
+            "ListModelAliasHistory",
+        )
+    },
+    **{
+        name: "editor"
+        for name in (
+            "CreateRegisteredModel",
+            "UpdateRegisteredModel",
+            "CreateModelVersion",
+            "UpdateModelVersion",
+        )
+    },
+    **{
+        name: "maintainer"
+        for name in (
+            "DeleteRegisteredModel",
+            "DeleteModelVersion",
+            "SetModelAlias",
+            "DeleteModelAlias",
         )
     },
 }
@@ -193,6 +225,12 @@ async def _snapshot(admin: Api, r: object) -> list[str]:
         ),
         (admin.metadata.GetExecution, md.GetExecutionRequest(name=resources.execution)),  # type: ignore[attr-defined]
         (admin.metadata.GetContext, md.GetContextRequest(name=resources.context)),  # type: ignore[attr-defined]
+        (admin.registry.GetRegisteredModel, rg.GetRegisteredModelRequest(name=resources.model)),  # type: ignore[attr-defined]
+        (
+            admin.registry.ListModelVersions,
+            rg.ListModelVersionsRequest(parent=resources.model),  # type: ignore[attr-defined]
+        ),
+        (admin.registry.ListModelAliases, rg.ListModelAliasesRequest(parent=resources.model)),  # type: ignore[attr-defined]
         (admin.metadata.ListArtifacts, md.ListArtifactsRequest(parent=resources.tenant)),  # type: ignore[attr-defined]
         (
             admin.metadata.QueryLineageSubgraph,

@@ -27,6 +27,10 @@ VIEWER = frozenset(
         "artifacts.content.download",
         "artifacts.quota.get",
         "plugins.list",
+        "registry.models.get",
+        "registry.models.list",
+        "registry.versions.get",
+        "registry.versions.list",
     }
 )
 EDITOR = VIEWER | {
@@ -42,6 +46,10 @@ EDITOR = VIEWER | {
     "metadata.contexts.create",
     "metadata.contexts.update",
     "artifacts.content.upload",
+    "registry.models.create",
+    "registry.models.update",
+    "registry.versions.create",
+    "registry.versions.update",
 }
 MAINTAINER = EDITOR | {
     "experiments.delete",
@@ -49,6 +57,10 @@ MAINTAINER = EDITOR | {
     "metadata.artifacts.delete",
     "metadata.executions.delete",
     "metadata.contexts.delete",
+    "registry.models.delete",
+    "registry.versions.delete",
+    # Aliases decide what serves, so moving one is a maintainer's call.
+    "registry.aliases.update",
 }
 # Model-risk reviewers read everything; the approval permissions arrive with governance.
 APPROVER = VIEWER

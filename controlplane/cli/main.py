@@ -383,6 +383,52 @@ def _add_audit(build: _Builder, subparsers: Any) -> None:
     p.add_argument("--limit", type=int, metavar="N", help="at most N events")
 
 
+def _add_models(build: _Builder, subparsers: Any) -> None:
+    module = "model_commands"
+    commands = build.group(subparsers, "models", "manage registered models, versions and aliases")
+    p = build.command(commands, "create", "create a registered model", "models_create", module)
+    p.add_argument("tenant", metavar="TENANT")
+    p.add_argument("model_id", metavar="MODEL_ID")
+    p.add_argument("--display-name", default="")
+    p.add_argument("--description", default="")
+    p = build.command(commands, "list", "list a tenant's models", "models_list", module)
+    p.add_argument("tenant", metavar="TENANT")
+    p.add_argument("--filter", default="", help='for example: tags.team = "growth"')
+    p.add_argument("--order-by", default="")
+    p.add_argument("--limit", type=int, metavar="N", help="at most N models")
+    p = build.command(commands, "get", "show a model", "models_get", module)
+    p.add_argument("model", metavar="MODEL", help="tenants/{tenant}/models/{model}")
+
+    versions = build.group(commands, "versions", "list and show model versions")
+    p = build.command(versions, "list", "list a model's versions", "versions_list", module)
+    p.add_argument("model", metavar="MODEL", help="a model name, or tenants/{tenant}/models/-")
+    p.add_argument("--filter", default="", help="for example: state = STATE_REGISTERED")
+    p.add_argument("--order-by", default="")
+    p.add_argument("--limit", type=int, metavar="N", help="at most N versions")
+    p = build.command(versions, "get", "show a version", "versions_get", module)
+    p.add_argument("version", metavar="VERSION", help="tenants/{t}/models/{m}/versions/{n}")
+
+    aliases = build.group(commands, "alias", "point aliases at versions, with history")
+    for name, help_text, function in (
+        ("set", "create or move an alias", "alias_set"),
+        ("get", "show an alias", "alias_get"),
+        ("delete", "delete an alias", "alias_delete"),
+        ("history", "list an alias's moves, newest first", "alias_history"),
+    ):
+        p = build.command(aliases, name, help_text, function, module)
+        p.add_argument("model", metavar="MODEL", help="tenants/{tenant}/models/{model}")
+        p.add_argument("alias", metavar="ALIAS")
+        if name == "set":
+            p.add_argument("version", metavar="VERSION", help="a version number or name")
+        if name in ("set", "delete"):
+            p.add_argument("--etag", default="", help='the etag read, or "new" (create only)')
+            p.add_argument("--reason", default="", help="why, for the history")
+        if name == "history":
+            p.add_argument("--limit", type=int, metavar="N", help="at most N changes")
+    p = build.command(aliases, "list", "list a model's aliases", "alias_list", module)
+    p.add_argument("model", metavar="MODEL", help="tenants/{tenant}/models/{model}")
+
+
 def _add_plugins(build: _Builder, subparsers: Any) -> None:
     commands = build.group(subparsers, "plugins", "show the plugins")
     p = build.command(
@@ -420,6 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_lineage(build, subparsers)
     _add_artifacts(build, subparsers)
     _add_plugins(build, subparsers)
+    _add_models(build, subparsers)
     _add_audit(build, subparsers)
     return parser
 

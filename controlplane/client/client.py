@@ -31,6 +31,8 @@ from controlplane.v1 import (
     metadata_service_pb2_grpc,
     plugin_service_pb2,
     plugin_service_pb2_grpc,
+    registry_service_pb2,
+    registry_service_pb2_grpc,
     tenant_service_pb2,
     tenant_service_pb2_grpc,
 )
@@ -154,6 +156,11 @@ class Client:
         )
         self.audit = Service(
             audit_service_pb2_grpc.AuditServiceStub(self.channel),  # type: ignore[no-untyped-call]
+            metadata,
+            timeout,
+        )
+        self.registry = Service(
+            registry_service_pb2_grpc.RegistryServiceStub(self.channel),  # type: ignore[no-untyped-call]
             metadata,
             timeout,
         )
@@ -415,3 +422,115 @@ class Client:
             lambda: self.experiments.CreateRun(request), idempotent=True
         )
         return ActiveRun(self, run, flush_interval=flush_interval, flush_points=flush_points)
+
+    # -- model registry -----------------------------------------------------------------------
+
+    def model_name(self, model: str) -> str:
+        """``tenants/{tenant}/models/{model}`` for a model id (a full name is returned as it
+        is)."""
+        if model.startswith("tenants/"):
+            return model
+        return f"tenants/{self._require_tenant()}/models/{model}"
+
+    def create_model(
+        self, model: str, *, display_name: str = "", description: str = "", exist_ok: bool = True
+    ) -> str:
+        """Creates a registered model (id or resource name) and returns its resource name; one
+        that already exists is fine when ``exist_ok``."""
+        name = self.model_name(model)
+        parent, _, model_id = name.rpartition("/models/")
+        request = registry_service_pb2.CreateRegisteredModelRequest(
+            parent=parent,
+            model_id=model_id,
+            registered_model=registry_service_pb2.RegisteredModel(
+                display_name=display_name, description=description
+            ),
+            request_id=str(uuid.uuid4()),
+        )
+        try:
+            retrying(lambda: self.registry.CreateRegisteredModel(request), idempotent=True)
+        except ApiError as error:
+            if not (exist_ok and error.code == grpc.StatusCode.ALREADY_EXISTS):
+                raise
+        return name
+
+    def _model_file(self, source: str | os.PathLike[str] | bytes, role: str) -> str:
+        """An artifact name for a version file: bytes and existing paths are uploaded as new
+        artifacts; any other string names an existing artifact (id or resource name)."""
+        if isinstance(source, bytes):
+            return str(self.log_artifact(source, "Model", display_name=role).name)
+        text = os.fsdecode(source)
+        if not text.startswith("tenants/") and Path(text).is_file():
+            return str(self.log_artifact(text, "Model", display_name=role).name)
+        return self.artifact_name(text)
+
+    def register_model(
+        self,
+        run: str | ActiveRun | None,
+        files: Mapping[str, str | os.PathLike[str] | bytes],
+        model: str,
+        *,
+        framework: str = "",
+        signature: registry_service_pb2.ModelSignature | None = None,
+        runtime: registry_service_pb2.RuntimeRequirements | None = None,
+        evaluation: Mapping[str, float] | list[registry_service_pb2.EvaluationMetric] | None = None,
+        description: str = "",
+        tags: Mapping[str, Any] | None = None,
+        code_version: str = "",
+        training_dataset: str = "",
+        alias: str | None = None,
+        reason: str = "",
+    ) -> registry_service_pb2.ModelVersion:
+        """Registers a new version of ``model`` (created when missing) in one call.
+
+        ``files`` maps each role ("model", "tokenizer", ...) to a local file path or bytes
+        (uploaded as a new artifact with :meth:`log_artifact`) or to an existing artifact with
+        content (an id or resource name). ``run`` (an :class:`ActiveRun` or a run name) becomes
+        the version's ``source_run``. ``evaluation`` is recorded as given: a mapping is
+        ``{key: value}`` with no split, a list holds ``EvaluationMetric`` messages; nothing is
+        taken from the run's metrics by default. With ``alias``, the alias is then moved to
+        the new version (``SetModelAlias`` with an empty etag: it moves whatever is there).
+        Returns the version (with ``aliases`` filled when ``alias`` was moved)."""
+        parent = self.create_model(model)
+        run_name = run if isinstance(run, str) or run is None else run.name
+        if isinstance(evaluation, Mapping):
+            metrics = [
+                registry_service_pb2.EvaluationMetric(key=k, value=float(v))
+                for k, v in evaluation.items()
+            ]
+        else:
+            metrics = list(evaluation or [])
+        version = registry_service_pb2.ModelVersion(
+            description=description,
+            tags={k: str(v) for k, v in (tags or {}).items()},
+            files=[
+                registry_service_pb2.ModelFile(role=role, artifact=self._model_file(source, role))
+                for role, source in files.items()
+            ],
+            source_run=run_name or "",
+            training_dataset=self.artifact_name(training_dataset) if training_dataset else "",
+            code_version=code_version,
+            framework=framework,
+            evaluation=metrics,
+        )
+        if signature is not None:
+            version.signature.CopyFrom(signature)
+        if runtime is not None:
+            version.runtime.CopyFrom(runtime)
+        request = registry_service_pb2.CreateModelVersionRequest(
+            parent=parent, model_version=version, request_id=str(uuid.uuid4())
+        )
+        created: registry_service_pb2.ModelVersion = retrying(
+            lambda: self.registry.CreateModelVersion(request), idempotent=True
+        )
+        if alias:
+            alias_request = registry_service_pb2.SetModelAliasRequest(
+                alias=registry_service_pb2.ModelAlias(
+                    name=f"{parent}/aliases/{alias}", version=created.name
+                ),
+                reason=reason,
+                request_id=str(uuid.uuid4()),
+            )
+            retrying(lambda: self.registry.SetModelAlias(alias_request), idempotent=True)
+            created.aliases.append(alias)
+        return created

@@ -32,6 +32,7 @@ from controlplane.services.base import Services
 from controlplane.services.experiments import ExperimentService
 from controlplane.services.metadata import MetadataService
 from controlplane.services.plugins import PluginService
+from controlplane.services.registry import RegistryService
 from controlplane.services.tenants import TenantService
 from controlplane.store import migrate
 from controlplane.store.db import Database
@@ -42,6 +43,7 @@ from controlplane.v1 import (
     experiment_service_pb2_grpc,
     metadata_service_pb2_grpc,
     plugin_service_pb2_grpc,
+    registry_service_pb2_grpc,
     tenant_service_pb2_grpc,
 )
 
@@ -161,6 +163,7 @@ async def start(settings: Settings, plugins: LoadedPlugins | None = None) -> Run
     )
     artifact_service_pb2_grpc.add_ArtifactServiceServicer_to_server(ArtifactService(shared), server)
     plugin_service_pb2_grpc.add_PluginServiceServicer_to_server(PluginService(shared), server)
+    registry_service_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryService(shared), server)
     audit_service_pb2_grpc.add_AuditServiceServicer_to_server(AuditService(shared), server)
 
     # grpc_health-stubs has no health.aio (the asyncio servicer); it exists at runtime.

@@ -15,6 +15,7 @@ from controlplane.v1 import (
     experiment_service_pb2,
     metadata_service_pb2,
     plugin_service_pb2,
+    registry_service_pb2,
     tenant_service_pb2,
 )
 
@@ -33,6 +34,7 @@ SERVICE_FILES = (
     artifact_service_pb2,
     plugin_service_pb2,
     audit_service_pb2,
+    registry_service_pb2,
 )
 
 

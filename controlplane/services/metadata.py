@@ -22,6 +22,7 @@ from controlplane.services.base import Services, delete_resource
 from controlplane.store import artifacts as artifact_store
 from controlplane.store import idempotency
 from controlplane.store import metadata as store
+from controlplane.store import registry as registry_store
 from controlplane.store.models import (
     MetadataArtifact,
     MetadataContext,
@@ -307,6 +308,13 @@ class MetadataService(pb_grpc.MetadataServiceServicer):
         _, artifact_id = names.ARTIFACT.parse(request.name, "name")
         async with self.db.write() as unit:
             row = await store.get_artifact(unit.session, artifact_id, request.name)
+            users = await registry_store.versions_using_artifact(unit.session, row.pk)
+            if users:
+                raise FailedPrecondition(
+                    f"{request.name} is a file of the model versions {', '.join(users)}; "
+                    "delete those versions first (model versions are immutable)",
+                    metadata={"resource": request.name, "model_version": users[0]},
+                )
             await delete_resource(unit, row, request.name, request.etag)
         return empty_pb2.Empty()
 

@@ -351,3 +351,134 @@ class ArtifactQuota(TenantOwned, Base):
     __table_args__ = (UniqueConstraint("tenant_id"),)
     pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
     limit_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+# -- registry ---------------------------------------------------------------------------------
+
+
+class RegisteredModel(TenantOwned, Versioned, Base):
+    __tablename__ = "registered_models"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "model_id"),
+        Index(None, "tenant_id", "create_time"),
+    )
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    model_id: Mapped[str] = mapped_column(ID, nullable=False)
+    display_name: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    # The newest version's number; the next version is this + 1, allocated under the row lock
+    # of the write transaction, so numbers are never reused, even after a delete.
+    latest_version: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class RegisteredModelTag(TenantOwned, Base):
+    __tablename__ = "registered_model_tags"
+    __table_args__ = (Index(None, "tenant_id", "key", "value"),)
+    model_pk: Mapped[int] = mapped_column(
+        ForeignKey("registered_models.pk", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(KEY, primary_key=True)
+    value: Mapped[str] = mapped_column(String(5000), nullable=False)
+
+
+class ModelVersion(TenantOwned, Versioned, Base):
+    """One immutable version of a registered model (only description and tags change;
+    ``version`` is the etag counter of ``Versioned``, ``number`` the version's number)."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (
+        UniqueConstraint("model_pk", "number"),
+        Index(None, "tenant_id", "model_id", "number"),
+        Index(None, "tenant_id", "create_time"),
+    )
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    model_pk: Mapped[int] = mapped_column(
+        ForeignKey("registered_models.pk", ondelete="CASCADE"), nullable=False
+    )
+    # Denormalised so a version's resource name needs no join.
+    model_id: Mapped[str] = mapped_column(ID, nullable=False)
+    number: Mapped[int] = mapped_column(Integer, nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    state: Mapped[int] = mapped_column(Integer, nullable=False)
+    author: Mapped[str] = mapped_column(String(512), nullable=False, default="")
+    source_run: Mapped[str] = mapped_column(String(512), nullable=False, default="")
+    training_dataset: Mapped[str] = mapped_column(String(512), nullable=False, default="")
+    code_version: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    framework: Mapped[str] = mapped_column(String(100), nullable=False, default="")
+    features: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    signature: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    runtime: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+
+
+class ModelVersionTag(TenantOwned, Base):
+    __tablename__ = "model_version_tags"
+    __table_args__ = (Index(None, "tenant_id", "key", "value"),)
+    version_pk: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.pk", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(KEY, primary_key=True)
+    value: Mapped[str] = mapped_column(String(5000), nullable=False)
+
+
+class ModelVersionFile(TenantOwned, Base):
+    """A file of a version: an artifact with content. The artifact cannot be deleted while a
+    version uses it (RESTRICT; the service refuses first with a message naming the version)."""
+
+    __tablename__ = "model_version_files"
+    version_pk: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.pk", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(ID, primary_key=True)
+    artifact_pk: Mapped[int] = mapped_column(
+        ForeignKey("md_artifacts.pk", ondelete="RESTRICT"), nullable=False, index=True
+    )
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class ModelVersionMetric(TenantOwned, Base):
+    """One evaluation result of a version (a metric on a split, overall or on a slice)."""
+
+    __tablename__ = "model_version_metrics"
+    __table_args__ = (Index(None, "tenant_id", "key", "split", "value"),)
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    version_pk: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.pk", ondelete="CASCADE"), nullable=False, index=True
+    )
+    key: Mapped[str] = mapped_column(KEY, nullable=False)
+    split: Mapped[str] = mapped_column(String(100), nullable=False, default="")
+    slice: Mapped[str] = mapped_column(String(250), nullable=False, default="")
+    value: Mapped[float] = mapped_column(Float, nullable=False)
+
+
+class ModelAlias(TenantOwned, Versioned, Base):
+    """A named pointer at a version of the same model; ``Versioned`` backs its etag."""
+
+    __tablename__ = "model_aliases"
+    __table_args__ = (UniqueConstraint("model_pk", "alias"),)
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    model_pk: Mapped[int] = mapped_column(
+        ForeignKey("registered_models.pk", ondelete="CASCADE"), nullable=False
+    )
+    alias: Mapped[str] = mapped_column(ID, nullable=False)
+    version_pk: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.pk", ondelete="RESTRICT"), nullable=False, index=True
+    )
+    update_principal: Mapped[str] = mapped_column(String(512), nullable=False, default="")
+
+
+class ModelAliasChange(TenantOwned, Base):
+    """Append-only: one row per move (create, move, delete) of an alias."""
+
+    __tablename__ = "model_alias_changes"
+    __table_args__ = (Index(None, "model_pk", "alias", "pk"),)
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    model_pk: Mapped[int] = mapped_column(
+        ForeignKey("registered_models.pk", ondelete="CASCADE"), nullable=False
+    )
+    alias: Mapped[str] = mapped_column(ID, nullable=False)
+    previous_version: Mapped[int | None] = mapped_column(Integer)
+    version: Mapped[int | None] = mapped_column(Integer)
+    principal: Mapped[str] = mapped_column(String(512), nullable=False)
+    reason: Mapped[str] = mapped_column(String(1000), nullable=False, default="")
+    request_id: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    time: Mapped[int] = mapped_column(BigInteger, nullable=False)

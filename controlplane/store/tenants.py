@@ -18,6 +18,7 @@ from controlplane.store.models import (
     MetadataContext,
     MetadataExecution,
     Principal,
+    RegisteredModel,
     RoleBinding,
     Tenant,
 )
@@ -88,7 +89,13 @@ async def create_tenant(
 
 async def delete_tenant(session: AsyncSession, tenant: Tenant) -> None:
     """Removes a tenant that owns no experiments or metadata, with its principals."""
-    for model in (Experiment, MetadataArtifact, MetadataExecution, MetadataContext):
+    for model in (
+        Experiment,
+        MetadataArtifact,
+        MetadataExecution,
+        MetadataContext,
+        RegisteredModel,
+    ):
         count = await session.scalar(select(func.count(model.tenant_id)))
         if count:
             name = TENANT.format(tenant.id)

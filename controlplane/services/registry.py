@@ -1,0 +1,430 @@
+"""RegistryService: registered models, immutable versions and aliases with their history."""
+
+from __future__ import annotations
+
+from google.protobuf import empty_pb2
+
+from controlplane import clock, names
+from controlplane.domain import registry as rules
+from controlplane.domain import validation as check
+from controlplane.errors import InvalidArgument, NotFound
+from controlplane.services._typing import ServicerContext
+from controlplane.services.base import Services, delete_resource
+from controlplane.store import idempotency
+from controlplane.store import registry as store
+from controlplane.store.audit import call_info
+from controlplane.store.models import ModelAlias, ModelAliasChange, ModelVersion, RegisteredModel
+from controlplane.store.pagination import page_size
+from controlplane.store.query import list_page
+from controlplane.v1 import registry_service_pb2 as pb
+from controlplane.v1 import registry_service_pb2_grpc as pb_grpc
+
+
+def model_proto(
+    row: RegisteredModel, tags: dict[str, str], aliases: dict[str, int]
+) -> pb.RegisteredModel:
+    return pb.RegisteredModel(
+        name=store.model_name(row),
+        display_name=row.display_name,
+        description=row.description,
+        tags=tags,
+        latest_version=row.latest_version,
+        aliases=aliases,
+        create_time=clock.to_timestamp(row.create_time),
+        update_time=clock.to_timestamp(row.update_time),
+        etag=check.etag_of(row.version),
+    )
+
+
+def version_proto(row: ModelVersion, data: store.VersionData) -> pb.ModelVersion:
+    message = pb.ModelVersion(
+        name=store.version_name(row.tenant_id, row.model_id, row.number),
+        version=row.number,
+        description=row.description,
+        tags=data.tags,
+        files=[pb.ModelFile(role=r, artifact=a, sha256=s) for r, a, s in data.files],
+        source_run=row.source_run,
+        training_dataset=row.training_dataset,
+        code_version=row.code_version,
+        features=row.features,
+        framework=row.framework,
+        evaluation=[
+            pb.EvaluationMetric(key=k, value=v, split=sp, slice=sl)
+            for k, v, sp, sl in data.evaluation
+        ],
+        state=row.state,  # type: ignore[arg-type]
+        author=row.author,
+        aliases=data.aliases,
+        create_time=clock.to_timestamp(row.create_time),
+        update_time=clock.to_timestamp(row.update_time),
+        etag=check.etag_of(row.version),
+    )
+    if row.signature:
+        message.signature.CopyFrom(rules.signature_proto(row.signature))
+    if row.runtime:
+        message.runtime.CopyFrom(rules.runtime_proto(row.runtime))
+    return message
+
+
+def alias_proto(row: ModelAlias, model_id: str, number: int) -> pb.ModelAlias:
+    return pb.ModelAlias(
+        name=store.alias_name(row.tenant_id, model_id, row.alias),
+        version=store.version_name(row.tenant_id, model_id, number),
+        update_principal=row.update_principal,
+        update_time=clock.to_timestamp(row.update_time),
+        etag=check.etag_of(row.version),
+    )
+
+
+def change_proto(row: ModelAliasChange, model_id: str) -> pb.ModelAliasChange:
+    def version(number: int | None) -> str:
+        return "" if number is None else store.version_name(row.tenant_id, model_id, number)
+
+    return pb.ModelAliasChange(
+        previous_version=version(row.previous_version),
+        version=version(row.version),
+        principal=row.principal,
+        reason=row.reason,
+        request_id=row.request_id,
+        time=clock.to_timestamp(row.time),
+    )
+
+
+def _tags(tags: object, field: str) -> dict[str, str]:
+    return check.string_map(tags, field, max_value=check.MAX_TAG_VALUE)  # type: ignore[arg-type]
+
+
+class RegistryService(pb_grpc.RegistryServiceServicer):
+    def __init__(self, services: Services) -> None:
+        self.db = services.db
+        self.tokens = services.tokens
+
+    # -- models -------------------------------------------------------------------------------
+
+    async def CreateRegisteredModel(
+        self, request: pb.CreateRegisteredModelRequest, context: ServicerContext
+    ) -> pb.RegisteredModel:
+        names.TENANT.parse(request.parent, "parent")
+        model_id = names.validate_new_id(request.model_id, "model_id")
+        request_id = check.request_id(request.request_id)
+        patch = request.registered_model
+        display_name = check.string(
+            patch.display_name, "registered_model.display_name", maximum=check.MAX_DISPLAY_NAME
+        )
+        description = check.string(
+            patch.description, "registered_model.description", maximum=check.MAX_DESCRIPTION
+        )
+        tags = _tags(patch.tags, "registered_model.tags")
+        async with self.db.write() as unit:
+            replayed = await idempotency.replay(
+                unit, request_id, "CreateRegisteredModel", request, pb.RegisteredModel
+            )
+            if replayed is not None:
+                return replayed
+            row = await store.create_model(unit.session, model_id, display_name, description)
+            await store.replace_model_tags(unit.session, row.pk, tags)
+            result = model_proto(row, tags, {})
+            unit.audit(result.name, action="create")
+            idempotency.remember(unit, request_id, "CreateRegisteredModel", request, result)
+        return result
+
+    async def GetRegisteredModel(
+        self, request: pb.GetRegisteredModelRequest, context: ServicerContext
+    ) -> pb.RegisteredModel:
+        _, model_id = names.MODEL.parse(request.name, "name")
+        async with self.db.read() as session:
+            row = await store.get_model(session, model_id, request.name)
+            tags = await store.model_tags(session, [row.pk])
+            aliases = await store.model_aliases(session, [row.pk])
+        return model_proto(row, tags[row.pk], aliases[row.pk])
+
+    async def ListRegisteredModels(
+        self, request: pb.ListRegisteredModelsRequest, context: ServicerContext
+    ) -> pb.ListRegisteredModelsResponse:
+        names.TENANT.parse(request.parent, "parent")
+        async with self.db.read() as session:
+            page = await list_page(
+                session,
+                store.MODEL_SCHEMA,
+                tokens=self.tokens,
+                query_id=["ListRegisteredModels", request.parent],
+                filter_text=request.filter,
+                order_by=request.order_by,
+                requested_page_size=request.page_size,
+                page_token=request.page_token,
+            )
+            pks = [row.pk for row in page.rows]
+            tags = await store.model_tags(session, pks)
+            aliases = await store.model_aliases(session, pks)
+        return pb.ListRegisteredModelsResponse(
+            registered_models=[model_proto(r, tags[r.pk], aliases[r.pk]) for r in page.rows],
+            next_page_token=page.next_page_token,
+        )
+
+    async def UpdateRegisteredModel(
+        self, request: pb.UpdateRegisteredModelRequest, context: ServicerContext
+    ) -> pb.RegisteredModel:
+        patch = request.registered_model
+        _, model_id = names.MODEL.parse(patch.name, "registered_model.name")
+        paths = check.update_paths(
+            list(request.update_mask.paths), ("display_name", "description", "tags")
+        )
+        check.string(
+            patch.display_name, "registered_model.display_name", maximum=check.MAX_DISPLAY_NAME
+        )
+        check.string(
+            patch.description, "registered_model.description", maximum=check.MAX_DESCRIPTION
+        )
+        new_tags = _tags(patch.tags, "registered_model.tags")
+        async with self.db.write() as unit:
+            row = await store.get_model(unit.session, model_id, patch.name)
+            check.check_etag(patch.etag, row.version, patch.name)
+            if "display_name" in paths:
+                row.display_name = patch.display_name
+            if "description" in paths:
+                row.description = patch.description
+            if "tags" in paths:
+                await store.replace_model_tags(unit.session, row.pk, new_tags)
+                tags = new_tags
+            else:
+                tags = (await store.model_tags(unit.session, [row.pk]))[row.pk]
+            row.touch(clock.now_us())
+            unit.audit(patch.name, action="update", fields=sorted(paths))
+            aliases = await store.model_aliases(unit.session, [row.pk])
+            result = model_proto(row, tags, aliases[row.pk])
+        return result
+
+    async def DeleteRegisteredModel(
+        self, request: pb.DeleteRegisteredModelRequest, context: ServicerContext
+    ) -> empty_pb2.Empty:
+        _, model_id = names.MODEL.parse(request.name, "name")
+        async with self.db.write() as unit:
+            row = await store.get_model(unit.session, model_id, request.name)
+            check.check_etag(request.etag, row.version, request.name)
+            rules.check_model_deletable(request.name, await store.alias_names(unit.session, row.pk))
+            await delete_resource(unit, row, request.name, request.etag)
+        return empty_pb2.Empty()
+
+    # -- versions -----------------------------------------------------------------------------
+
+    async def CreateModelVersion(
+        self, request: pb.CreateModelVersionRequest, context: ServicerContext
+    ) -> pb.ModelVersion:
+        tenant, model_id = names.MODEL.parse(request.parent, "parent")
+        request_id = check.request_id(request.request_id)
+        data = rules.new_version(request.model_version, tenant)
+        author = call_info.get().principal
+        async with self.db.write() as unit:
+            replayed = await idempotency.replay(
+                unit, request_id, "CreateModelVersion", request, pb.ModelVersion
+            )
+            if replayed is not None:
+                return replayed
+            model = await store.get_model(unit.session, model_id, request.parent)
+            await store.check_references(unit.session, data)
+            files = await store.resolve_files(unit.session, data.files)
+            row = await store.create_version(unit.session, model, data, files, author)
+            result = version_proto(
+                row,
+                store.VersionData(
+                    tags=data.tags,
+                    files=sorted(
+                        (role, request.model_version.files[i].artifact, files[i][2])
+                        for i, (role, _, _) in enumerate(data.files)
+                    ),
+                    evaluation=[(k, v, sp, sl) for k, sp, sl, v in data.evaluation],
+                ),
+            )
+            unit.audit(
+                result.name,
+                action="create",
+                files={f.role: f.sha256 for f in result.files},
+                source_run=result.source_run,
+            )
+            idempotency.remember(unit, request_id, "CreateModelVersion", request, result)
+        return result
+
+    async def GetModelVersion(
+        self, request: pb.GetModelVersionRequest, context: ServicerContext
+    ) -> pb.ModelVersion:
+        _, model_id, number = rules.parse_version(request.name, "name")
+        async with self.db.read() as session:
+            row = await store.get_version(session, model_id, number, request.name)
+            data = await store.version_data(session, [row.pk])
+        return version_proto(row, data[row.pk])
+
+    async def ListModelVersions(
+        self, request: pb.ListModelVersionsRequest, context: ServicerContext
+    ) -> pb.ListModelVersionsResponse:
+        _, model_id = names.MODEL.parse(request.parent, "parent", allow_wildcard_last=True)
+        async with self.db.read() as session:
+            scope = []
+            if model_id != names.WILDCARD:
+                model = await store.get_model(session, model_id, request.parent)
+                scope.append(ModelVersion.model_pk == model.pk)
+            page = await list_page(
+                session,
+                store.VERSION_SCHEMA,
+                tokens=self.tokens,
+                query_id=["ListModelVersions", request.parent],
+                scope=scope,
+                filter_text=request.filter,
+                order_by=request.order_by,
+                requested_page_size=request.page_size,
+                page_token=request.page_token,
+            )
+            data = await store.version_data(session, [row.pk for row in page.rows])
+        return pb.ListModelVersionsResponse(
+            model_versions=[version_proto(row, data[row.pk]) for row in page.rows],
+            next_page_token=page.next_page_token,
+        )
+
+    async def UpdateModelVersion(
+        self, request: pb.UpdateModelVersionRequest, context: ServicerContext
+    ) -> pb.ModelVersion:
+        patch = request.model_version
+        _, model_id, number = rules.parse_version(patch.name, "model_version.name")
+        paths = check.update_paths(list(request.update_mask.paths), ("description", "tags"))
+        check.string(patch.description, "model_version.description", maximum=check.MAX_DESCRIPTION)
+        new_tags = _tags(patch.tags, "model_version.tags")
+        async with self.db.write() as unit:
+            row = await store.get_version(unit.session, model_id, number, patch.name)
+            check.check_etag(patch.etag, row.version, patch.name)
+            if "description" in paths:
+                row.description = patch.description
+            if "tags" in paths:
+                await store.replace_version_tags(unit.session, row.pk, new_tags)
+            row.touch(clock.now_us())
+            unit.audit(patch.name, action="update", fields=sorted(paths))
+            await unit.session.flush()
+            data = await store.version_data(unit.session, [row.pk])
+            result = version_proto(row, data[row.pk])
+        return result
+
+    async def DeleteModelVersion(
+        self, request: pb.DeleteModelVersionRequest, context: ServicerContext
+    ) -> empty_pb2.Empty:
+        _, model_id, number = rules.parse_version(request.name, "name")
+        async with self.db.write() as unit:
+            row = await store.get_version(unit.session, model_id, number, request.name)
+            check.check_etag(request.etag, row.version, request.name)
+            data = await store.version_data(unit.session, [row.pk])
+            rules.check_version_deletable(request.name, row.state, data[row.pk].aliases)
+            await delete_resource(unit, row, request.name, request.etag)
+        return empty_pb2.Empty()
+
+    # -- aliases ------------------------------------------------------------------------------
+
+    async def SetModelAlias(
+        self, request: pb.SetModelAliasRequest, context: ServicerContext
+    ) -> pb.ModelAlias:
+        patch = request.alias
+        tenant, model_id, alias = rules.parse_alias(patch.name, "alias.name")
+        target_tenant, target_model, number = rules.parse_version(patch.version, "alias.version")
+        if target_tenant != tenant:
+            raise NotFound.resource(patch.version)  # never say whether it exists
+        model_name = names.MODEL.format(tenant, model_id)
+        if target_model != model_id:
+            raise InvalidArgument.for_field("alias.version", f"must be a version of {model_name}")
+        reason = check.string(request.reason, "reason", maximum=rules.MAX_REASON)
+        request_id = check.request_id(request.request_id)
+        info = call_info.get()
+        async with self.db.write() as unit:
+            model = await store.get_model(unit.session, model_id, model_name)
+            target = await store.get_version(unit.session, model_id, number, patch.version)
+            row, previous = await store.set_alias(
+                unit.session, model, alias, patch.etag, target, info.principal, patch.name
+            )
+            store.record_alias_change(
+                unit.session,
+                model.pk,
+                alias,
+                previous,
+                number,
+                info.principal,
+                reason,
+                request_id or info.request_id,
+                row.update_time,
+            )
+            unit.audit(
+                patch.name,
+                action="set_alias",
+                version=patch.version,
+                previous_version=0 if previous is None else previous,
+                reason=reason,
+            )
+            result = alias_proto(row, model_id, number)
+        return result
+
+    async def GetModelAlias(
+        self, request: pb.GetModelAliasRequest, context: ServicerContext
+    ) -> pb.ModelAlias:
+        tenant, model_id, alias = rules.parse_alias(request.name, "name")
+        async with self.db.read() as session:
+            model = await store.get_model(session, model_id, names.MODEL.format(tenant, model_id))
+            row = await store.get_alias(session, model.pk, alias)
+            if row is None:
+                raise NotFound.resource(request.name)
+            number = await store.version_number_of(session, row.version_pk)
+        return alias_proto(row, model_id, number)
+
+    async def ListModelAliases(
+        self, request: pb.ListModelAliasesRequest, context: ServicerContext
+    ) -> pb.ListModelAliasesResponse:
+        _, model_id = names.MODEL.parse(request.parent, "parent")
+        async with self.db.read() as session:
+            model = await store.get_model(session, model_id, request.parent)
+            rows = await store.list_aliases(session, model.pk)
+        return pb.ListModelAliasesResponse(
+            aliases=[alias_proto(row, model_id, number) for row, number in rows]
+        )
+
+    async def DeleteModelAlias(
+        self, request: pb.DeleteModelAliasRequest, context: ServicerContext
+    ) -> empty_pb2.Empty:
+        tenant, model_id, alias = rules.parse_alias(request.name, "name")
+        reason = check.string(request.reason, "reason", maximum=rules.MAX_REASON)
+        info = call_info.get()
+        async with self.db.write() as unit:
+            model = await store.get_model(
+                unit.session, model_id, names.MODEL.format(tenant, model_id)
+            )
+            row = await store.get_alias(unit.session, model.pk, alias)
+            if row is None:
+                raise NotFound.resource(request.name)
+            check.check_etag(request.etag, row.version, request.name)
+            previous = await store.version_number_of(unit.session, row.version_pk)
+            await unit.session.delete(row)
+            store.record_alias_change(
+                unit.session,
+                model.pk,
+                alias,
+                previous,
+                None,
+                info.principal,
+                reason,
+                info.request_id,
+                clock.now_us(),
+            )
+            unit.audit(request.name, action="delete", previous_version=previous, reason=reason)
+        return empty_pb2.Empty()
+
+    async def ListModelAliasHistory(
+        self, request: pb.ListModelAliasHistoryRequest, context: ServicerContext
+    ) -> pb.ListModelAliasHistoryResponse:
+        tenant, model_id, alias = rules.parse_alias(request.alias, "alias")
+        size = page_size(request.page_size)
+        query = ["ListModelAliasHistory", request.alias]
+        position = self.tokens.decode(request.page_token, query)
+        before = int(position[0]) if position else None
+        async with self.db.read() as session:
+            model = await store.get_model(session, model_id, names.MODEL.format(tenant, model_id))
+            rows = await store.alias_history(session, model.pk, alias, before, size + 1)
+        if not rows and before is None:
+            raise NotFound.resource(request.alias)
+        response = pb.ListModelAliasHistoryResponse(
+            changes=[change_proto(row, model_id) for row in rows[:size]]
+        )
+        if len(rows) > size:
+            response.next_page_token = self.tokens.encode(query, [rows[size - 1].pk])
+        return response

@@ -1,0 +1,463 @@
+"""Registered models, their versions (files, evaluation, tags) and aliases with their history.
+Queries here are tenant-scoped by ``controlplane.store.tenancy``; these functions never take a
+tenant argument."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from controlplane import clock
+from controlplane.domain import filtering as fl
+from controlplane.domain import registry as rules
+from controlplane.domain import validation as check
+from controlplane.errors import (
+    AlreadyExists,
+    EtagMismatch,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+)
+from controlplane.names import ARTIFACT, MODEL, MODEL_ALIAS, MODEL_VERSION
+from controlplane.store.models import (
+    ArtifactBlob,
+    ArtifactContent,
+    MetadataArtifact,
+    ModelAlias,
+    ModelAliasChange,
+    ModelVersion,
+    ModelVersionFile,
+    ModelVersionMetric,
+    ModelVersionTag,
+    RegisteredModel,
+    RegisteredModelTag,
+    Run,
+)
+from controlplane.store.query import Column, ListSchema, MapField
+from controlplane.store.tenancy import current_tenant
+from controlplane.v1 import registry_service_pb2 as pb
+
+MODEL_SCHEMA = ListSchema(
+    model=RegisteredModel,
+    pk=RegisteredModel.pk,
+    columns={
+        "display_name": Column(RegisteredModel.display_name, fl.FieldKind.STRING),
+        "latest_version": Column(RegisteredModel.latest_version, fl.FieldKind.NUMBER),
+        "create_time": Column(RegisteredModel.create_time, fl.FieldKind.TIMESTAMP),
+        "update_time": Column(RegisteredModel.update_time, fl.FieldKind.TIMESTAMP),
+    },
+    maps={"tags": MapField(RegisteredModelTag, "model_pk", fl.FieldKind.STRING)},
+)
+
+VERSION_SCHEMA = ListSchema(
+    model=ModelVersion,
+    pk=ModelVersion.pk,
+    columns={
+        "version": Column(ModelVersion.number, fl.FieldKind.NUMBER),
+        "state": Column(ModelVersion.state, fl.FieldKind.ENUM, enum=pb.ModelVersion.State),
+        "framework": Column(ModelVersion.framework, fl.FieldKind.STRING),
+        "author": Column(ModelVersion.author, fl.FieldKind.STRING),
+        "create_time": Column(ModelVersion.create_time, fl.FieldKind.TIMESTAMP),
+        "update_time": Column(ModelVersion.update_time, fl.FieldKind.TIMESTAMP),
+    },
+    maps={"tags": MapField(ModelVersionTag, "version_pk", fl.FieldKind.STRING)},
+)
+
+
+def model_name(row: RegisteredModel) -> str:
+    return MODEL.format(row.tenant_id, row.model_id)
+
+
+def version_name(tenant: str, model_id: str, number: int) -> str:
+    return MODEL_VERSION.format(tenant, model_id, str(number))
+
+
+def alias_name(tenant: str, model_id: str, alias: str) -> str:
+    return MODEL_ALIAS.format(tenant, model_id, alias)
+
+
+# -- models -----------------------------------------------------------------------------------
+
+
+async def get_model(session: AsyncSession, model_id: str, name: str) -> RegisteredModel:
+    row = await session.scalar(select(RegisteredModel).where(RegisteredModel.model_id == model_id))
+    if row is None:
+        raise NotFound.resource(name)
+    return row
+
+
+async def create_model(
+    session: AsyncSession, model_id: str, display_name: str, description: str
+) -> RegisteredModel:
+    existing = await session.scalar(
+        select(RegisteredModel.pk).where(RegisteredModel.model_id == model_id)
+    )
+    if existing is not None:
+        raise AlreadyExists.resource(MODEL.format(current_tenant(), model_id))
+    now = clock.now_us()
+    row = RegisteredModel(
+        tenant_id=current_tenant(),
+        model_id=model_id,
+        display_name=display_name,
+        description=description,
+        latest_version=0,
+        create_time=now,
+        update_time=now,
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def model_tags(session: AsyncSession, pks: Sequence[int]) -> dict[int, dict[str, str]]:
+    tags: dict[int, dict[str, str]] = defaultdict(dict)
+    if pks:
+        rows = await session.execute(
+            select(
+                RegisteredModelTag.model_pk, RegisteredModelTag.key, RegisteredModelTag.value
+            ).where(RegisteredModelTag.model_pk.in_(pks))
+        )
+        for pk, key, value in rows:
+            tags[pk][key] = value
+    return tags
+
+
+async def replace_model_tags(session: AsyncSession, pk: int, tags: Mapping[str, str]) -> None:
+    await session.execute(delete(RegisteredModelTag).where(RegisteredModelTag.model_pk == pk))
+    session.add_all(
+        RegisteredModelTag(tenant_id=current_tenant(), model_pk=pk, key=k, value=v)
+        for k, v in tags.items()
+    )
+
+
+async def model_aliases(session: AsyncSession, pks: Sequence[int]) -> dict[int, dict[str, int]]:
+    """Each model's aliases and the version number each points at."""
+    aliases: dict[int, dict[str, int]] = defaultdict(dict)
+    if pks:
+        rows = await session.execute(
+            select(ModelAlias.model_pk, ModelAlias.alias, ModelVersion.number)
+            .join(ModelVersion, ModelVersion.pk == ModelAlias.version_pk)
+            .where(ModelAlias.model_pk.in_(pks))
+        )
+        for pk, alias, number in rows:
+            aliases[pk][alias] = number
+    return aliases
+
+
+# -- versions ---------------------------------------------------------------------------------
+
+
+@dataclass
+class VersionData:
+    """What a ModelVersion message shows beyond the model_versions row."""
+
+    tags: dict[str, str] = field(default_factory=dict)
+    files: list[tuple[str, str, str]] = field(default_factory=list)  # (role, artifact, sha256)
+    evaluation: list[tuple[str, float, str, str]] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)
+
+
+async def get_version(session: AsyncSession, model_id: str, number: int, name: str) -> ModelVersion:
+    row = await session.scalar(
+        select(ModelVersion).where(ModelVersion.model_id == model_id, ModelVersion.number == number)
+    )
+    if row is None:
+        raise NotFound.resource(name)
+    return row
+
+
+async def resolve_files(
+    session: AsyncSession, files: Sequence[tuple[str, str, str]]
+) -> list[tuple[str, int, str]]:
+    """(role, artifact pk, sha256) of each file: the artifact must exist in the tenant and
+    have uploaded content, whose sha256 the version records."""
+    ids = [artifact_id for _, artifact_id, _ in files]
+    rows = await session.execute(
+        select(MetadataArtifact.artifact_id, MetadataArtifact.pk, ArtifactBlob.sha256)
+        .outerjoin(ArtifactContent, ArtifactContent.artifact_pk == MetadataArtifact.pk)
+        .outerjoin(ArtifactBlob, ArtifactBlob.pk == ArtifactContent.blob_pk)
+        .where(MetadataArtifact.artifact_id.in_(ids))
+    )
+    found = {artifact_id: (pk, sha256) for artifact_id, pk, sha256 in rows}
+    resolved = []
+    tenant = current_tenant()
+    for role, artifact_id, where in files:
+        if artifact_id not in found:
+            raise NotFound.resource(ARTIFACT.format(tenant, artifact_id))
+        pk, sha256 = found[artifact_id]
+        if sha256 is None:
+            raise FailedPrecondition(
+                f"{ARTIFACT.format(tenant, artifact_id)} ({where}.artifact) has no content; "
+                "upload it first (UploadArtifactContent, or Client.log_artifact)",
+                metadata={"resource": ARTIFACT.format(tenant, artifact_id), "field": where},
+            )
+        resolved.append((role, pk, sha256))
+    return resolved
+
+
+async def check_references(session: AsyncSession, data: rules.NewVersion) -> None:
+    """The source run and the training dataset must exist in the tenant."""
+    if data.source_run is not None:
+        experiment_id, run_id = data.source_run
+        found = await session.scalar(
+            select(Run.pk).where(Run.experiment_id == experiment_id, Run.run_id == run_id)
+        )
+        if found is None:
+            raise NotFound.resource(data.source_run_name)
+    if data.training_dataset:
+        found = await session.scalar(
+            select(MetadataArtifact.pk).where(MetadataArtifact.artifact_id == data.training_dataset)
+        )
+        if found is None:
+            raise NotFound.resource(data.training_dataset_name)
+
+
+async def create_version(
+    session: AsyncSession,
+    model: RegisteredModel,
+    data: rules.NewVersion,
+    files: Sequence[tuple[str, int, str]],
+    author: str,
+) -> ModelVersion:
+    """Registers the next version of ``model``, whose row the caller read in this write
+    transaction (so it is locked: concurrent registrations get distinct numbers)."""
+    now = clock.now_us()
+    model.latest_version += 1
+    model.touch(now)
+    tenant = current_tenant()
+    row = ModelVersion(
+        tenant_id=tenant,
+        model_pk=model.pk,
+        model_id=model.model_id,
+        number=model.latest_version,
+        description=data.description,
+        state=rules.REGISTERED,
+        author=author,
+        source_run=data.source_run_name,
+        training_dataset=data.training_dataset_name,
+        code_version=data.code_version,
+        framework=data.framework,
+        features=data.features,
+        signature=data.signature,
+        runtime=data.runtime,
+        create_time=now,
+        update_time=now,
+    )
+    session.add(row)
+    await session.flush()
+    session.add_all(
+        ModelVersionFile(
+            tenant_id=tenant, version_pk=row.pk, role=role, artifact_pk=pk, sha256=sha256
+        )
+        for role, pk, sha256 in files
+    )
+    session.add_all(
+        ModelVersionTag(tenant_id=tenant, version_pk=row.pk, key=k, value=v)
+        for k, v in data.tags.items()
+    )
+    session.add_all(
+        ModelVersionMetric(
+            tenant_id=tenant, version_pk=row.pk, key=key, split=split, slice=slice_, value=value
+        )
+        for key, split, slice_, value in data.evaluation
+    )
+    return row
+
+
+async def version_data(session: AsyncSession, pks: Sequence[int]) -> dict[int, VersionData]:
+    """Tags, files, evaluation and aliases of many versions in four indexed queries."""
+    data: dict[int, VersionData] = defaultdict(VersionData)
+    if not pks:
+        return data
+    tenant = current_tenant()
+    tags = await session.execute(
+        select(ModelVersionTag.version_pk, ModelVersionTag.key, ModelVersionTag.value).where(
+            ModelVersionTag.version_pk.in_(pks)
+        )
+    )
+    for pk, key, value in tags:
+        data[pk].tags[key] = value
+    files = await session.execute(
+        select(
+            ModelVersionFile.version_pk,
+            ModelVersionFile.role,
+            MetadataArtifact.artifact_id,
+            ModelVersionFile.sha256,
+        )
+        .join(MetadataArtifact, MetadataArtifact.pk == ModelVersionFile.artifact_pk)
+        .where(ModelVersionFile.version_pk.in_(pks))
+        .order_by(ModelVersionFile.version_pk, ModelVersionFile.role)
+    )
+    for pk, role, artifact_id, sha256 in files:
+        data[pk].files.append((role, ARTIFACT.format(tenant, artifact_id), sha256))
+    metrics = await session.execute(
+        select(
+            ModelVersionMetric.version_pk,
+            ModelVersionMetric.key,
+            ModelVersionMetric.value,
+            ModelVersionMetric.split,
+            ModelVersionMetric.slice,
+        )
+        .where(ModelVersionMetric.version_pk.in_(pks))
+        .order_by(ModelVersionMetric.pk)
+    )
+    for pk, metric_key, metric_value, split, slice_ in metrics:
+        data[pk].evaluation.append((metric_key, metric_value, split, slice_))
+    aliases = await session.execute(
+        select(ModelAlias.version_pk, ModelAlias.alias)
+        .where(ModelAlias.version_pk.in_(pks))
+        .order_by(ModelAlias.alias)
+    )
+    for pk, alias in aliases:
+        data[pk].aliases.append(alias)
+    return data
+
+
+async def replace_version_tags(session: AsyncSession, pk: int, tags: Mapping[str, str]) -> None:
+    await session.execute(delete(ModelVersionTag).where(ModelVersionTag.version_pk == pk))
+    session.add_all(
+        ModelVersionTag(tenant_id=current_tenant(), version_pk=pk, key=k, value=v)
+        for k, v in tags.items()
+    )
+
+
+async def versions_using_artifact(session: AsyncSession, artifact_pk: int) -> list[str]:
+    """Names of the versions whose files include the artifact (at most 10)."""
+    rows = await session.execute(
+        select(ModelVersion.model_id, ModelVersion.number)
+        .join(ModelVersionFile, ModelVersionFile.version_pk == ModelVersion.pk)
+        .where(ModelVersionFile.artifact_pk == artifact_pk)
+        .order_by(ModelVersion.model_id, ModelVersion.number)
+        .limit(10)
+    )
+    tenant = current_tenant()
+    return [version_name(tenant, model_id, number) for model_id, number in rows]
+
+
+# -- aliases ----------------------------------------------------------------------------------
+
+
+async def get_alias(session: AsyncSession, model_pk: int, alias: str) -> ModelAlias | None:
+    return await session.scalar(
+        select(ModelAlias).where(ModelAlias.model_pk == model_pk, ModelAlias.alias == alias)
+    )
+
+
+async def version_number_of(session: AsyncSession, version_pk: int) -> int:
+    number = await session.scalar(select(ModelVersion.number).where(ModelVersion.pk == version_pk))
+    if number is None:  # an alias's target cannot be deleted (RESTRICT)
+        raise RuntimeError(f"model version {version_pk} of an alias is missing")
+    return int(number)
+
+
+async def list_aliases(session: AsyncSession, model_pk: int) -> list[tuple[ModelAlias, int]]:
+    rows = await session.execute(
+        select(ModelAlias, ModelVersion.number)
+        .join(ModelVersion, ModelVersion.pk == ModelAlias.version_pk)
+        .where(ModelAlias.model_pk == model_pk)
+        .order_by(ModelAlias.alias)
+    )
+    return [(alias, int(number)) for alias, number in rows]
+
+
+async def alias_names(session: AsyncSession, model_pk: int) -> list[str]:
+    rows = await session.scalars(
+        select(ModelAlias.alias).where(ModelAlias.model_pk == model_pk).order_by(ModelAlias.alias)
+    )
+    return list(rows)
+
+
+def record_alias_change(
+    session: AsyncSession,
+    model_pk: int,
+    alias: str,
+    previous: int | None,
+    version: int | None,
+    principal: str,
+    reason: str,
+    request_id: str,
+    now: int,
+) -> None:
+    session.add(
+        ModelAliasChange(
+            tenant_id=current_tenant(),
+            model_pk=model_pk,
+            alias=alias,
+            previous_version=previous,
+            version=version,
+            principal=principal,
+            reason=reason,
+            request_id=request_id,
+            time=now,
+        )
+    )
+
+
+async def set_alias(
+    session: AsyncSession,
+    model: RegisteredModel,
+    alias: str,
+    etag: str,
+    target: ModelVersion,
+    principal: str,
+    name: str,
+) -> tuple[ModelAlias, int | None]:
+    """Creates or moves ``alias`` to ``target`` if ``etag`` allows it: empty moves whatever is
+    there, ``"new"`` only creates, any other must be the alias's current etag. Returns the
+    alias and the version number it pointed at before (None when created). The caller read
+    ``model`` in this write transaction, so moves of one model's aliases are serialised."""
+    now = clock.now_us()
+    row = await get_alias(session, model.pk, alias)
+    if row is None:
+        if etag and etag != rules.ALIAS_CREATE_ONLY:
+            raise EtagMismatch.resource(name)
+        row = ModelAlias(
+            tenant_id=current_tenant(),
+            model_pk=model.pk,
+            alias=alias,
+            version_pk=target.pk,
+            update_principal=principal,
+            create_time=now,
+            update_time=now,
+        )
+        session.add(row)
+        await session.flush()
+        return row, None
+    if etag == rules.ALIAS_CREATE_ONLY:
+        raise EtagMismatch.resource(name)
+    check.check_etag(etag, row.version, name)
+    previous = await version_number_of(session, row.version_pk)
+    row.version_pk = target.pk
+    row.update_principal = principal
+    row.touch(now)
+    return row, previous
+
+
+async def alias_history(
+    session: AsyncSession, model_pk: int, alias: str, before_pk: int | None, limit: int
+) -> list[ModelAliasChange]:
+    """Changes of one alias, newest first, older than ``before_pk`` (keyset)."""
+    stmt = select(ModelAliasChange).where(
+        ModelAliasChange.model_pk == model_pk, ModelAliasChange.alias == alias
+    )
+    if before_pk is not None:
+        stmt = stmt.where(ModelAliasChange.pk < before_pk)
+    rows = await session.scalars(stmt.order_by(ModelAliasChange.pk.desc()).limit(limit))
+    return list(rows)
+
+
+async def alias_ever_existed(session: AsyncSession, model_pk: int, alias: str) -> bool:
+    count = await session.scalar(
+        select(func.count(ModelAliasChange.pk)).where(
+            ModelAliasChange.model_pk == model_pk, ModelAliasChange.alias == alias
+        )
+    )
+    return bool(count)
+
+
+def other_model_version(field: str, model: str) -> InvalidArgument:
+    return InvalidArgument.for_field(field, f"must be a version of {model}")
