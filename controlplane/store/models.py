@@ -482,3 +482,84 @@ class ModelAliasChange(TenantOwned, Base):
     reason: Mapped[str] = mapped_column(String(1000), nullable=False, default="")
     request_id: Mapped[str] = mapped_column(String(64), nullable=False, default="")
     time: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+# -- governance -------------------------------------------------------------------------------
+
+
+class ReleasePolicy(TenantOwned, Versioned, Base):
+    """A tenant's release policy (one per tenant; a tenant without a row has the default:
+    one approval, no other check). The rules are JSON lists shaped like the contract's
+    MetricThreshold and ChampionRule messages."""
+
+    __tablename__ = "release_policies"
+    __table_args__ = (UniqueConstraint("tenant_id"),)
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    thresholds: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
+    champion_rules: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSON, nullable=False, default=list
+    )
+    required_approvals: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    required_card_fields: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    require_signature: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+
+class ModelVersionReview(TenantOwned, Base):
+    """One approval or rejection of a version, in one review round (a round starts at each
+    submit; approvals of earlier rounds no longer count). Append-only."""
+
+    __tablename__ = "model_version_reviews"
+    __table_args__ = (UniqueConstraint("version_pk", "review_round", "principal"),)
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    version_pk: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.pk", ondelete="CASCADE"), nullable=False, index=True
+    )
+    review_round: Mapped[int] = mapped_column(Integer, nullable=False)
+    principal: Mapped[str] = mapped_column(String(512), nullable=False)
+    # "approve" or "reject".
+    decision: Mapped[str] = mapped_column(String(16), nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    request_id: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    time: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class GovernanceEvent(TenantOwned, Base):
+    """One move of a version through governance (submit, approve, reject, release, retire,
+    rollback): what pipelines and deployments follow. Append-only."""
+
+    __tablename__ = "governance_events"
+    __table_args__ = (
+        Index(None, "tenant_id", "model_pk", "pk"),
+        Index(None, "tenant_id", "time"),
+    )
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    model_pk: Mapped[int] = mapped_column(
+        ForeignKey("registered_models.pk", ondelete="CASCADE"), nullable=False, index=True
+    )
+    version_pk: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.pk", ondelete="CASCADE"), nullable=False, index=True
+    )
+    action: Mapped[str] = mapped_column(String(16), nullable=False)
+    from_state: Mapped[int] = mapped_column(Integer, nullable=False)
+    to_state: Mapped[int] = mapped_column(Integer, nullable=False)
+    principal: Mapped[str] = mapped_column(String(512), nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    request_id: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    time: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+
+
+class ModelCard(TenantOwned, Versioned, Base):
+    """The written fields of a version's model card (its facts are gathered when read)."""
+
+    __tablename__ = "model_cards"
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    version_pk: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.pk", ondelete="CASCADE"), nullable=False, unique=True
+    )
+    intended_use: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    out_of_scope_use: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    limitations: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    ethical_considerations: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    training_data_description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    caveats_and_recommendations: Mapped[str] = mapped_column(Text, nullable=False, default="")
