@@ -26,7 +26,9 @@ from controlplane.v1 import (
     artifact_service_pb2_grpc,
     audit_service_pb2_grpc,
     experiment_service_pb2_grpc,
+    governance_service_pb2_grpc,
     metadata_service_pb2_grpc,
+    model_card_service_pb2_grpc,
     plugin_service_pb2_grpc,
     registry_service_pb2_grpc,
     tenant_service_pb2,
@@ -59,6 +61,8 @@ class Api:
     plugins: plugin_service_pb2_grpc.PluginServiceStub = field(init=False)
     audit: audit_service_pb2_grpc.AuditServiceStub = field(init=False)
     registry: registry_service_pb2_grpc.RegistryServiceStub = field(init=False)
+    governance: governance_service_pb2_grpc.GovernanceServiceStub = field(init=False)
+    cards: model_card_service_pb2_grpc.ModelCardServiceStub = field(init=False)
 
     def __post_init__(self) -> None:
         self.tenants = tenant_service_pb2_grpc.TenantServiceStub(self.channel)
@@ -68,6 +72,8 @@ class Api:
         self.plugins = plugin_service_pb2_grpc.PluginServiceStub(self.channel)
         self.audit = audit_service_pb2_grpc.AuditServiceStub(self.channel)
         self.registry = registry_service_pb2_grpc.RegistryServiceStub(self.channel)
+        self.governance = governance_service_pb2_grpc.GovernanceServiceStub(self.channel)
+        self.cards = model_card_service_pb2_grpc.ModelCardServiceStub(self.channel)
 
     @property
     def auth(self) -> list[tuple[str, str]]:

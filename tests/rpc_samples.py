@@ -17,7 +17,9 @@ from controlplane.v1 import artifact_service_pb2 as ar
 from controlplane.v1 import audit_service_pb2 as au
 from controlplane.v1 import common_pb2
 from controlplane.v1 import experiment_service_pb2 as ex
+from controlplane.v1 import governance_service_pb2 as gv
 from controlplane.v1 import metadata_service_pb2 as md
+from controlplane.v1 import model_card_service_pb2 as mc
 from controlplane.v1 import plugin_service_pb2 as pl
 from controlplane.v1 import registry_service_pb2 as rg
 from controlplane.v1 import tenant_service_pb2 as tn
@@ -195,6 +197,35 @@ SAMPLES: dict[str, Sample] = {
     "ListModelAliases": lambda r: rg.ListModelAliasesRequest(parent=r.model),
     "DeleteModelAlias": lambda r: rg.DeleteModelAliasRequest(name=f"{r.model}/aliases/challenger"),
     "ListModelAliasHistory": lambda r: rg.ListModelAliasHistoryRequest(alias=r.model_alias),
+    # ModelCardService: the card of the populated model version
+    "GetModelCard": lambda r: mc.GetModelCardRequest(name=f"{r.model_version}/card"),
+    "UpdateModelCard": lambda r: mc.UpdateModelCardRequest(
+        model_card=mc.ModelCard(name=f"{r.model_version}/card", limitations="changed"),
+        update_mask=_mask("limitations"),
+    ),
+    "RenderModelCard": lambda r: mc.RenderModelCardRequest(
+        name=f"{r.model_version}/card", format=mc.RenderModelCardRequest.FORMAT_HTML
+    ),
+    # GovernanceService: the populated version (REGISTERED, the alias "champion" on it), so
+    # moves a role may make can fail for its state, never for its permission.
+    "GetReleasePolicy": lambda r: gv.GetReleasePolicyRequest(name=f"{r.tenant}/releasePolicy"),
+    "UpdateReleasePolicy": lambda r: gv.UpdateReleasePolicyRequest(
+        release_policy=gv.ReleasePolicy(name=f"{r.tenant}/releasePolicy", required_approvals=1),
+        update_mask=_mask("required_approvals"),
+    ),
+    "SubmitModelVersion": lambda r: gv.SubmitModelVersionRequest(name=r.model_version),
+    "ApproveModelVersion": lambda r: gv.ApproveModelVersionRequest(name=r.model_version),
+    "RejectModelVersion": lambda r: gv.RejectModelVersionRequest(
+        name=r.model_version, reason="sample"
+    ),
+    "ReleaseModelVersion": lambda r: gv.ReleaseModelVersionRequest(name=r.model_version),
+    "RetireModelVersion": lambda r: gv.RetireModelVersionRequest(name=r.model_version),
+    "RollbackModelAlias": lambda r: gv.RollbackModelAliasRequest(alias=r.model_alias),
+    "EvaluateReleasePolicy": lambda r: gv.EvaluateReleasePolicyRequest(name=r.model_version),
+    "CompareModelVersions": lambda r: gv.CompareModelVersionsRequest(
+        candidate=r.model_version, baseline=r.model_version
+    ),
+    "ListGovernanceEvents": lambda r: gv.ListGovernanceEventsRequest(parent=r.model),
 }
 
 SAMPLE_CONTENT = b"sample content"
@@ -227,6 +258,8 @@ async def invoke(api: Any, method: Any, request: Any) -> Any:
         "controlplane.v1.PluginService": api.plugins,
         "controlplane.v1.AuditService": api.audit,
         "controlplane.v1.RegistryService": api.registry,
+        "controlplane.v1.GovernanceService": api.governance,
+        "controlplane.v1.ModelCardService": api.cards,
     }[method.service]
     call = getattr(stub, method.name)
     if method.server_streaming:

@@ -108,6 +108,8 @@ MINIMUM_ROLE = {
             "GetModelAlias",
             "ListModelAliases",
             "ListModelAliasHistory",
+            "GetModelCard",
+            "RenderModelCard",
         )
     },
     **{
@@ -117,6 +119,7 @@ MINIMUM_ROLE = {
             "UpdateRegisteredModel",
             "CreateModelVersion",
             "UpdateModelVersion",
+            "UpdateModelCard",
         )
     },
     **{
@@ -128,6 +131,19 @@ MINIMUM_ROLE = {
             "DeleteModelAlias",
         )
     },
+    # GovernanceService. "approver": the approver role ONLY (separation of duties: no other
+    # role, however high, reviews a version).
+    "GetReleasePolicy": "viewer",
+    "EvaluateReleasePolicy": "viewer",
+    "CompareModelVersions": "viewer",
+    "ListGovernanceEvents": "viewer",
+    "SubmitModelVersion": "editor",
+    "ApproveModelVersion": "approver",
+    "RejectModelVersion": "approver",
+    "ReleaseModelVersion": "maintainer",
+    "RetireModelVersion": "maintainer",
+    "RollbackModelAlias": "maintainer",
+    "UpdateReleasePolicy": "admin",
 }
 RANK = {
     "none": 0,
@@ -169,7 +185,10 @@ async def test_rbac_table(role: str, world: TenantWorld) -> None:
             outcomes[method.name] = error.code()
     for name, code in outcomes.items():
         minimum = MINIMUM_ROLE[name]
-        allowed = minimum == "any" or RANK[role] >= RANK[minimum]
+        if minimum == "approver":  # not a rank: only the approver role itself
+            allowed = role == "approver"
+        else:
+            allowed = minimum == "any" or RANK[role] >= RANK[minimum]
         if allowed:
             assert code not in (
                 grpc.StatusCode.PERMISSION_DENIED,

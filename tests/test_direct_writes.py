@@ -214,3 +214,30 @@ async def test_direct_writes_exist_only_on_the_embedded_store() -> None:
     finally:
         await database.dispose()
         await _drop_pg_database(name)
+
+
+async def test_a_write_through_first_with_returning_also_needs_an_audit_record(
+    db: Database,
+) -> None:
+    insert_returning = Prepared(
+        _EXPERIMENTS.insert()  # type: ignore[attr-defined]
+        .values(
+            {
+                column: bindparam(column)
+                for column in (
+                    "tenant_id",
+                    "experiment_id",
+                    "display_name",
+                    "description",
+                    "version",
+                    "create_time",
+                    "update_time",
+                )
+            }
+        )
+        .returning(_EXPERIMENTS.c.pk)  # type: ignore[attr-defined]
+    )
+    with tenant_scope("a"), pytest.raises(RuntimeError, match="audit"):
+        async with db.direct_write() as unit:
+            assert unit.first(insert_returning, **_experiment("r")) is not None
+    assert await _experiments(db) == []

@@ -571,3 +571,138 @@ async def test_client_register_model_uploads_creates_and_moves_the_alias(
     assert first.source_run == second.source_run == run_name
     assert list(first.aliases) == ["champion"]
     assert dict(got.aliases) == {"champion": 1} and got.latest_version == 2
+
+
+# -- the direct path (SQLite) and what it must keep -------------------------------------------
+
+
+async def test_version_and_alias_writes_are_audited_once_each(world: TenantWorld) -> None:
+    api, admin = world["editor"], world["admin"]
+    parent = await model(api, world)
+    created = await version(api, parent, await artifact(api, world))
+    await set_alias(world["maintainer"], parent, "staging", created.name)
+    events = await admin.call(
+        admin.audit.ListAuditEvents,
+        au.ListAuditEventsRequest(parent=world.name, filter=f'resource = "{created.name}"'),
+    )
+    assert [(e.method, e.resource) for e in events.audit_events] == [
+        ("CreateModelVersion", created.name)
+    ]
+    events = await admin.call(
+        admin.audit.ListAuditEvents,
+        au.ListAuditEventsRequest(
+            parent=world.name, filter=f'resource = "{parent}/aliases/staging"'
+        ),
+    )
+    assert [e.method for e in events.audit_events] == ["SetModelAlias"]
+
+
+async def test_created_version_reads_back_as_it_was_returned(world: TenantWorld) -> None:
+    api = world["editor"]
+    parent = await model(api, world)
+    created = await version(
+        api,
+        parent,
+        await artifact(api, world),
+        description="d",
+        tags={"team": "a"},
+        features=["x", "y"],
+        framework="torch",
+        signature=rg.ModelSignature(inputs=[rg.TensorSpec(name="x", dtype="float32", shape=[-1])]),
+        runtime=rg.RuntimeRequirements(python_version="3.11", packages=["torch==2.3"]),
+        evaluation=[rg.EvaluationMetric(key="auc", value=0.9, split="test")],
+    )
+    read = await api.call(
+        api.registry.GetModelVersion, rg.GetModelVersionRequest(name=created.name)
+    )
+    assert read == created
+    moved = await set_alias(world["maintainer"], parent, "prod", created.name)
+    alias = await api.call(
+        api.registry.GetModelAlias,
+        rg.GetModelAliasRequest(name=moved.name),  # type: ignore[attr-defined]
+    )
+    assert alias == moved
+
+
+async def test_request_id_reused_for_another_version_is_refused(world: TenantWorld) -> None:
+    api = world["editor"]
+    parent, file = await model(api, world), await artifact(api, world)
+    request_id = str(uuid.uuid4())
+    first = rg.CreateModelVersionRequest(
+        parent=parent,
+        model_version=rg.ModelVersion(files=[rg.ModelFile(role="model", artifact=file)]),
+        request_id=request_id,
+    )
+    await api.call(api.registry.CreateModelVersion, first)
+    other = rg.CreateModelVersionRequest()
+    other.CopyFrom(first)
+    other.model_version.description = "another"
+    reason, fields = await expect_error(INVALID, api.call(api.registry.CreateModelVersion, other))
+    assert (reason, fields) == ("REQUEST_ID_REUSED", ["request_id"])
+    listed = await api.call(
+        api.registry.ListModelVersions, rg.ListModelVersionsRequest(parent=parent)
+    )
+    assert [v.version for v in listed.model_versions] == [1]
+
+
+async def test_a_failed_direct_version_write_leaves_nothing(
+    server: RunningServer, world: TenantWorld
+) -> None:
+    from controlplane.domain import registry as rules
+    from controlplane.names import MODEL_VERSION
+    from controlplane.store import registry as store
+    from controlplane.store.audit import CallInfo, call_info
+    from controlplane.store.tenancy import tenant_scope
+
+    db = server.services.db
+    if not db.has_direct_writes:
+        pytest.skip("direct writes exist only on the embedded SQLite store")
+    api, admin = world["editor"], world["admin"]
+    parent, file = await model(api, world), await artifact(api, world)
+    request = rg.ModelVersion(files=[rg.ModelFile(role="model", artifact=file)])
+    data = rules.new_version(request, world.tenant_id)
+    model_id = parent.rsplit("/", 1)[1]
+    token = call_info.set(CallInfo("tests", "CreateModelVersion", str(uuid.uuid4())))
+    try:
+        with tenant_scope(world.tenant_id), pytest.raises(RuntimeError, match="boom"):
+            async with db.direct_write() as direct:
+                row, _ = store.create_version_direct(direct, model_id, parent, data, "tests")
+                direct.audit(MODEL_VERSION.format(world.tenant_id, model_id, "1"))
+                store.remember_direct(direct, "rid", "CreateModelVersion", request, request)
+                raise RuntimeError("boom")
+    finally:
+        call_info.reset(token)
+    assert row.number == 1
+    got = await api.call(api.registry.GetRegisteredModel, rg.GetRegisteredModelRequest(name=parent))
+    assert got.latest_version == 0
+    listed = await api.call(
+        api.registry.ListModelVersions, rg.ListModelVersionsRequest(parent=parent)
+    )
+    assert list(listed.model_versions) == []
+    events = await admin.call(
+        admin.audit.ListAuditEvents,
+        au.ListAuditEventsRequest(parent=world.name, filter='method = "CreateModelVersion"'),
+    )
+    assert list(events.audit_events) == []
+    # The number was not used up: the next version is 1.
+    assert (await version(api, parent, file)).version == 1
+
+
+async def test_a_refused_alias_move_changes_nothing(world: TenantWorld) -> None:
+    api, boss = world["editor"], world["maintainer"]
+    parent, file = await model(api, world), await artifact(api, world)
+    v1, v2 = await version(api, parent, file), await version(api, parent, file)
+    alias = await set_alias(boss, parent, "prod", v1.name)
+    await expect_error(ABORTED, set_alias(boss, parent, "prod", v2.name, etag="new"))
+    await expect_error(ABORTED, set_alias(boss, parent, "prod", v2.name, etag='"99"'))
+    await expect_error(NOT_FOUND, set_alias(boss, parent, "prod", f"{parent}/versions/7"))
+    again = await api.call(
+        api.registry.GetModelAlias,
+        rg.GetModelAliasRequest(name=alias.name),  # type: ignore[attr-defined]
+    )
+    assert again == alias
+    history = await api.call(
+        api.registry.ListModelAliasHistory,
+        rg.ListModelAliasHistoryRequest(alias=alias.name),  # type: ignore[attr-defined]
+    )
+    assert len(history.changes) == 1

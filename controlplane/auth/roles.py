@@ -31,6 +31,7 @@ VIEWER = frozenset(
         "registry.models.list",
         "registry.versions.get",
         "registry.versions.list",
+        "governance.policy.get",
     }
 )
 EDITOR = VIEWER | {
@@ -50,6 +51,7 @@ EDITOR = VIEWER | {
     "registry.models.update",
     "registry.versions.create",
     "registry.versions.update",
+    "governance.versions.submit",
 }
 MAINTAINER = EDITOR | {
     "experiments.delete",
@@ -61,11 +63,16 @@ MAINTAINER = EDITOR | {
     "registry.versions.delete",
     # Aliases decide what serves, so moving one is a maintainer's call.
     "registry.aliases.update",
+    # Releasing, retiring and rolling back move aliases too.
+    "governance.versions.release",
 }
-# Model-risk reviewers read everything; the approval permissions arrive with governance.
-APPROVER = VIEWER
+# Model-risk reviewers read everything and review versions. Separation of duties: only this
+# role reviews (not admins, not platform administrators), so whoever builds or releases a
+# model needs someone else to approve it.
+APPROVER = VIEWER | {"governance.versions.review"}
 ADMIN = MAINTAINER | {
     "audit.events.list",
+    "governance.policy.update",
     "tenants.update",
     "tenants.principals.create",
     "tenants.principals.get",
@@ -90,7 +97,7 @@ ROLE_PERMISSIONS: dict[int, frozenset[str]] = {
     tenant_pb.ROLE_VIEWER: VIEWER,
     tenant_pb.ROLE_EDITOR: frozenset(EDITOR),
     tenant_pb.ROLE_MAINTAINER: frozenset(MAINTAINER),
-    tenant_pb.ROLE_APPROVER: APPROVER,
+    tenant_pb.ROLE_APPROVER: frozenset(APPROVER),
     tenant_pb.ROLE_ADMIN: frozenset(ADMIN),
     tenant_pb.ROLE_PLATFORM_ADMIN: frozenset(PLATFORM_ADMIN),
 }

@@ -386,6 +386,7 @@ def _add_audit(build: _Builder, subparsers: Any) -> None:
 def _add_models(build: _Builder, subparsers: Any) -> None:
     module = "model_commands"
     commands = build.group(subparsers, "models", "manage registered models, versions and aliases")
+    _add_governance(build, commands)
     p = build.command(commands, "create", "create a registered model", "models_create", module)
     p.add_argument("tenant", metavar="TENANT")
     p.add_argument("model_id", metavar="MODEL_ID")
@@ -427,6 +428,70 @@ def _add_models(build: _Builder, subparsers: Any) -> None:
             p.add_argument("--limit", type=int, metavar="N", help="at most N changes")
     p = build.command(aliases, "list", "list a model's aliases", "alias_list", module)
     p.add_argument("model", metavar="MODEL", help="tenants/{tenant}/models/{model}")
+
+    # Model cards (controlplane/cli/card_commands.py).
+    p = build.command(
+        commands, "card", "render a version's model card", "card_render", "card_commands"
+    )
+    p.add_argument("version", metavar="VERSION_NAME", help="tenants/{t}/models/{m}/versions/{n}")
+    p.add_argument("--html", action="store_true", help="one self-contained HTML page")
+    p.add_argument("--output-file", metavar="PATH", help="write here instead of to stdout")
+    p = build.command(
+        commands, "card-edit", "write a version's model card fields", "card_edit", "card_commands"
+    )
+    p.add_argument("version", metavar="VERSION_NAME", help="tenants/{t}/models/{m}/versions/{n}")
+    for option in (
+        "intended-use",
+        "out-of-scope-use",
+        "limitations",
+        "ethical-considerations",
+        "training-data-description",
+        "caveats-and-recommendations",
+    ):
+        p.add_argument(f"--{option}", metavar="TEXT", help="the text, or @FILE to read it")
+    p.add_argument("--etag", default="", help="the card's etag read (empty: overwrite)")
+
+
+def _add_governance(build: _Builder, commands: Any) -> None:
+    """Review and release of model versions, under ``mlctl models`` (governance_commands)."""
+    module = "governance_commands"
+    version_help = "tenants/{t}/models/{m}/versions/{n}"
+    for name, help_text in (
+        ("submit", "submit a version for review"),
+        ("approve", "approve a version (approver role; never its author)"),
+        ("reject", "reject a version, saying why (approver role)"),
+        ("release", "release an approved version: the policy is checked, an alias moves"),
+        ("retire", "take a version out of use for good"),
+    ):
+        p = build.command(commands, name, help_text, name, module)
+        p.add_argument("version", metavar="VERSION_NAME", help=version_help)
+        p.add_argument("--reason", default="", required=name == "reject", help="why")
+        if name == "release":
+            p.add_argument("--alias", default="", help='the alias to move (default "champion")')
+    p = build.command(
+        commands, "rollback", "point an alias back at its previous release", "rollback", module
+    )
+    p.add_argument("alias", metavar="ALIAS_NAME", help="tenants/{t}/models/{m}/aliases/{a}")
+    p.add_argument("--reason", required=True, help="why, for the alias history")
+    policy = build.group(commands, "policy", "show or change a tenant's release policy")
+    p = build.command(policy, "get", "show the release policy", "policy_get", module)
+    p.add_argument("tenant", metavar="TENANT")
+    p = build.command(policy, "set", "change the release policy", "policy_set", module)
+    p.add_argument("tenant", metavar="TENANT")
+    p.add_argument("--file", required=True, help="a JSON ReleasePolicy; fields it names change")
+    p.add_argument("--mask", default="", help="comma-separated fields to change instead")
+    p.add_argument("--etag", default="", help="the etag read (refused if it changed since)")
+    p = build.command(
+        commands, "evaluate", "check a version against the policy", "evaluate", module
+    )
+    p.add_argument("version", metavar="VERSION_NAME", help=version_help)
+    p = build.command(commands, "compare", "two versions side by side", "compare", module)
+    p.add_argument("candidate", metavar="CANDIDATE")
+    p.add_argument("baseline", metavar="BASELINE")
+    p = build.command(commands, "events", "list governance events, oldest first", "events", module)
+    p.add_argument("parent", metavar="PARENT", help="a version, a model, or tenants/{t}/models/-")
+    p.add_argument("--filter", default="", help='for example: action = "release"')
+    p.add_argument("--limit", type=int, metavar="N", help="at most N events")
 
 
 def _add_plugins(build: _Builder, subparsers: Any) -> None:

@@ -27,8 +27,10 @@ from controlplane.v1 import (
     audit_service_pb2_grpc,
     experiment_service_pb2,
     experiment_service_pb2_grpc,
+    governance_service_pb2_grpc,
     metadata_service_pb2,
     metadata_service_pb2_grpc,
+    model_card_service_pb2_grpc,
     plugin_service_pb2,
     plugin_service_pb2_grpc,
     registry_service_pb2,
@@ -156,6 +158,16 @@ class Client:
         )
         self.audit = Service(
             audit_service_pb2_grpc.AuditServiceStub(self.channel),  # type: ignore[no-untyped-call]
+            metadata,
+            timeout,
+        )
+        self.governance = Service(
+            governance_service_pb2_grpc.GovernanceServiceStub(self.channel),  # type: ignore[no-untyped-call]
+            metadata,
+            timeout,
+        )
+        self.cards = Service(
+            model_card_service_pb2_grpc.ModelCardServiceStub(self.channel),  # type: ignore[no-untyped-call]
             metadata,
             timeout,
         )

@@ -9,7 +9,7 @@ from typing import Any
 
 from controlplane import names
 from controlplane.domain import validation as check
-from controlplane.errors import FailedPrecondition, InvalidArgument, NotFound
+from controlplane.errors import EtagMismatch, FailedPrecondition, InvalidArgument, NotFound
 from controlplane.v1 import registry_service_pb2 as pb
 
 # An alias is never all digits, so "3" always means version 3 and never an alias.
@@ -69,6 +69,19 @@ def alias_id(value: str, field: str) -> str:
             field, "an alias cannot be all digits (it would read as a version number)"
         )
     return value
+
+
+def check_alias_etag(etag: str, current: int | None, name: str) -> None:
+    """SetModelAlias's etag against the alias's ``version`` (None when it does not exist):
+    empty creates or moves whatever is there, ``"new"`` only creates, any other must be the
+    alias's current etag."""
+    if current is None:
+        if etag and etag != ALIAS_CREATE_ONLY:
+            raise EtagMismatch.resource(name)
+        return
+    if etag == ALIAS_CREATE_ONLY:
+        raise EtagMismatch.resource(name)
+    check.check_etag(etag, current, name)
 
 
 def version_number(value: str, field: str) -> int:

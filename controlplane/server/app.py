@@ -30,7 +30,9 @@ from controlplane.services.artifacts import ArtifactService, BlobStore
 from controlplane.services.audit import AuditService
 from controlplane.services.base import Services
 from controlplane.services.experiments import ExperimentService
+from controlplane.services.governance import GovernanceService
 from controlplane.services.metadata import MetadataService
+from controlplane.services.model_cards import ModelCardService
 from controlplane.services.plugins import PluginService
 from controlplane.services.registry import RegistryService
 from controlplane.services.tenants import TenantService
@@ -41,7 +43,9 @@ from controlplane.v1 import (
     artifact_service_pb2_grpc,
     audit_service_pb2_grpc,
     experiment_service_pb2_grpc,
+    governance_service_pb2_grpc,
     metadata_service_pb2_grpc,
+    model_card_service_pb2_grpc,
     plugin_service_pb2_grpc,
     registry_service_pb2_grpc,
     tenant_service_pb2_grpc,
@@ -164,7 +168,13 @@ async def start(settings: Settings, plugins: LoadedPlugins | None = None) -> Run
     artifact_service_pb2_grpc.add_ArtifactServiceServicer_to_server(ArtifactService(shared), server)
     plugin_service_pb2_grpc.add_PluginServiceServicer_to_server(PluginService(shared), server)
     registry_service_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryService(shared), server)
+    model_card_service_pb2_grpc.add_ModelCardServiceServicer_to_server(
+        ModelCardService(shared), server
+    )
     audit_service_pb2_grpc.add_AuditServiceServicer_to_server(AuditService(shared), server)
+    governance_service_pb2_grpc.add_GovernanceServiceServicer_to_server(
+        GovernanceService(shared), server
+    )
 
     # grpc_health-stubs has no health.aio (the asyncio servicer); it exists at runtime.
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]

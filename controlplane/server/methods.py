@@ -13,7 +13,9 @@ from controlplane.v1 import (
     artifact_service_pb2,
     audit_service_pb2,
     experiment_service_pb2,
+    governance_service_pb2,
     metadata_service_pb2,
+    model_card_service_pb2,
     plugin_service_pb2,
     registry_service_pb2,
     tenant_service_pb2,
@@ -35,6 +37,8 @@ SERVICE_FILES = (
     plugin_service_pb2,
     audit_service_pb2,
     registry_service_pb2,
+    model_card_service_pb2,
+    governance_service_pb2,
 )
 
 

@@ -90,6 +90,45 @@ def change_proto(row: ModelAliasChange, model_id: str) -> pb.ModelAliasChange:
     )
 
 
+def created_version_proto(
+    row: ModelVersion,
+    request: pb.CreateModelVersionRequest,
+    data: rules.NewVersion,
+    files: list[tuple[str, int, str]],
+) -> pb.ModelVersion:
+    """The response of CreateModelVersion, from what it wrote (nothing is read back)."""
+    return version_proto(
+        row,
+        store.VersionData(
+            tags=data.tags,
+            files=sorted(
+                (role, request.model_version.files[i].artifact, files[i][2])
+                for i, (role, _, _) in enumerate(data.files)
+            ),
+            evaluation=[(k, v, sp, sl) for k, sp, sl, v in data.evaluation],
+        ),
+    )
+
+
+def version_audit(result: pb.ModelVersion) -> dict[str, object]:
+    """The audit detail of a created version."""
+    return {
+        "action": "create",
+        "files": {f.role: f.sha256 for f in result.files},
+        "source_run": result.source_run,
+    }
+
+
+def alias_audit(version: str, previous: int | None, reason: str) -> dict[str, object]:
+    """The audit detail of an alias created or moved to ``version``."""
+    return {
+        "action": "set_alias",
+        "version": version,
+        "previous_version": 0 if previous is None else previous,
+        "reason": reason,
+    }
+
+
 def _tags(tags: object, field: str) -> dict[str, str]:
     return check.string_map(tags, field, max_value=check.MAX_TAG_VALUE)  # type: ignore[arg-type]
 
@@ -214,6 +253,20 @@ class RegistryService(pb_grpc.RegistryServiceServicer):
         request_id = check.request_id(request.request_id)
         data = rules.new_version(request.model_version, tenant)
         author = call_info.get().principal
+        if self.db.has_direct_writes:
+            async with self.db.direct_write() as direct:
+                replayed = store.replay_direct(
+                    direct, request_id, "CreateModelVersion", request, pb.ModelVersion
+                )
+                if replayed is not None:
+                    return replayed
+                row, files = store.create_version_direct(
+                    direct, model_id, request.parent, data, author
+                )
+                result = created_version_proto(row, request, data, files)
+                direct.audit(result.name, **version_audit(result))
+                store.remember_direct(direct, request_id, "CreateModelVersion", request, result)
+            return result
         async with self.db.write() as unit:
             replayed = await idempotency.replay(
                 unit, request_id, "CreateModelVersion", request, pb.ModelVersion
@@ -224,23 +277,8 @@ class RegistryService(pb_grpc.RegistryServiceServicer):
             await store.check_references(unit.session, data)
             files = await store.resolve_files(unit.session, data.files)
             row = await store.create_version(unit.session, model, data, files, author)
-            result = version_proto(
-                row,
-                store.VersionData(
-                    tags=data.tags,
-                    files=sorted(
-                        (role, request.model_version.files[i].artifact, files[i][2])
-                        for i, (role, _, _) in enumerate(data.files)
-                    ),
-                    evaluation=[(k, v, sp, sl) for k, sp, sl, v in data.evaluation],
-                ),
-            )
-            unit.audit(
-                result.name,
-                action="create",
-                files={f.role: f.sha256 for f in result.files},
-                source_run=result.source_run,
-            )
+            result = created_version_proto(row, request, data, files)
+            unit.audit(result.name, **version_audit(result))
             idempotency.remember(unit, request_id, "CreateModelVersion", request, result)
         return result
 
@@ -329,6 +367,33 @@ class RegistryService(pb_grpc.RegistryServiceServicer):
         reason = check.string(request.reason, "reason", maximum=rules.MAX_REASON)
         request_id = check.request_id(request.request_id)
         info = call_info.get()
+        change_request_id = request_id or info.request_id
+        if self.db.has_direct_writes:
+            async with self.db.direct_write() as direct:
+                model_pk, row, previous = store.set_alias_direct(
+                    direct,
+                    model_id,
+                    model_name,
+                    alias,
+                    patch.etag,
+                    number,
+                    patch.version,
+                    info.principal,
+                    patch.name,
+                )
+                store.record_alias_change_direct(
+                    direct,
+                    model_pk,
+                    alias,
+                    previous,
+                    number,
+                    info.principal,
+                    reason,
+                    change_request_id,
+                    row.update_time,
+                )
+                direct.audit(patch.name, **alias_audit(patch.version, previous, reason))
+            return alias_proto(row, model_id, number)
         async with self.db.write() as unit:
             model = await store.get_model(unit.session, model_id, model_name)
             target = await store.get_version(unit.session, model_id, number, patch.version)
@@ -343,16 +408,10 @@ class RegistryService(pb_grpc.RegistryServiceServicer):
                 number,
                 info.principal,
                 reason,
-                request_id or info.request_id,
+                change_request_id,
                 row.update_time,
             )
-            unit.audit(
-                patch.name,
-                action="set_alias",
-                version=patch.version,
-                previous_version=0 if previous is None else previous,
-                reason=reason,
-            )
+            unit.audit(patch.name, **alias_audit(patch.version, previous, reason))
             result = alias_proto(row, model_id, number)
         return result
 

@@ -87,6 +87,8 @@ class DirectUnit:
         return self._tenant
 
     def first(self, statement: Prepared, **values: Any) -> tuple[Any, ...] | None:
+        """The first row of ``statement`` (a query, or a write with RETURNING)."""
+        self._mutated = self._mutated or statement.writes
         cursor = self._connection.execute(
             statement.sql, statement.arguments(values, self._tenant_for(statement))
         )

@@ -496,9 +496,7 @@ class ReleasePolicy(TenantOwned, Versioned, Base):
     __table_args__ = (UniqueConstraint("tenant_id"),)
     pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
     thresholds: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
-    champion_rules: Mapped[list[dict[str, Any]]] = mapped_column(
-        JSON, nullable=False, default=list
-    )
+    champion_rules: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
     required_approvals: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     required_card_fields: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
     require_signature: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)

@@ -7,25 +7,31 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import delete, func, select
+from google.protobuf.message import Message
+from sqlalchemy import Table, bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import BindParameter
 
 from controlplane import clock
 from controlplane.domain import filtering as fl
 from controlplane.domain import registry as rules
-from controlplane.domain import validation as check
 from controlplane.errors import (
     AlreadyExists,
-    EtagMismatch,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    RequestIdReused,
 )
 from controlplane.names import ARTIFACT, MODEL, MODEL_ALIAS, MODEL_VERSION
+from controlplane.store.direct import TENANT_PARAM, DirectUnit, Prepared
+from controlplane.store.idempotency import _fingerprint as request_fingerprint
 from controlplane.store.models import (
     ArtifactBlob,
     ArtifactContent,
+    IdempotencyRecord,
     MetadataArtifact,
     ModelAlias,
     ModelAliasChange,
@@ -40,6 +46,8 @@ from controlplane.store.models import (
 from controlplane.store.query import Column, ListSchema, MapField
 from controlplane.store.tenancy import current_tenant
 from controlplane.v1 import registry_service_pb2 as pb
+
+M = TypeVar("M", bound=Message)
 
 MODEL_SCHEMA = ListSchema(
     model=RegisteredModel,
@@ -182,7 +190,13 @@ async def resolve_files(
         .outerjoin(ArtifactBlob, ArtifactBlob.pk == ArtifactContent.blob_pk)
         .where(MetadataArtifact.artifact_id.in_(ids))
     )
-    found = {artifact_id: (pk, sha256) for artifact_id, pk, sha256 in rows}
+    return _resolved(files, {artifact_id: (pk, sha256) for artifact_id, pk, sha256 in rows})
+
+
+def _resolved(
+    files: Sequence[tuple[str, str, str]], found: Mapping[str, tuple[int, str | None]]
+) -> list[tuple[str, int, str]]:
+    """``resolve_files``'s checks on what the lookup ``found`` (artifact id: pk, sha256)."""
     resolved = []
     tenant = current_tenant()
     for role, artifact_id, where in files:
@@ -231,41 +245,56 @@ async def create_version(
     tenant = current_tenant()
     row = ModelVersion(
         tenant_id=tenant,
-        model_pk=model.pk,
-        model_id=model.model_id,
-        number=model.latest_version,
-        description=data.description,
-        state=rules.REGISTERED,
-        author=author,
-        source_run=data.source_run_name,
-        training_dataset=data.training_dataset_name,
-        code_version=data.code_version,
-        framework=data.framework,
-        features=data.features,
-        signature=data.signature,
-        runtime=data.runtime,
-        create_time=now,
-        update_time=now,
+        **version_values(model.pk, model.model_id, model.latest_version, data, author, now),
     )
     session.add(row)
     await session.flush()
-    session.add_all(
-        ModelVersionFile(
-            tenant_id=tenant, version_pk=row.pk, role=role, artifact_pk=pk, sha256=sha256
-        )
-        for role, pk, sha256 in files
-    )
-    session.add_all(
-        ModelVersionTag(tenant_id=tenant, version_pk=row.pk, key=k, value=v)
-        for k, v in data.tags.items()
-    )
-    session.add_all(
-        ModelVersionMetric(
-            tenant_id=tenant, version_pk=row.pk, key=key, split=split, slice=slice_, value=value
-        )
-        for key, split, slice_, value in data.evaluation
-    )
+    files_rows, tag_rows, metric_rows = version_child_rows(row.pk, data, files)
+    session.add_all(ModelVersionFile(tenant_id=tenant, **values) for values in files_rows)
+    session.add_all(ModelVersionTag(tenant_id=tenant, **values) for values in tag_rows)
+    session.add_all(ModelVersionMetric(tenant_id=tenant, **values) for values in metric_rows)
     return row
+
+
+def version_values(
+    model_pk: int, model_id: str, number: int, data: rules.NewVersion, author: str, now: int
+) -> dict[str, Any]:
+    """The model_versions row of a new version (all columns but ``pk`` and ``tenant_id``)."""
+    return {
+        "model_pk": model_pk,
+        "model_id": model_id,
+        "number": number,
+        "description": data.description,
+        "state": rules.REGISTERED,
+        "author": author,
+        "source_run": data.source_run_name,
+        "training_dataset": data.training_dataset_name,
+        "code_version": data.code_version,
+        "framework": data.framework,
+        "features": data.features,
+        "signature": data.signature,
+        "runtime": data.runtime,
+        "version": 1,
+        "create_time": now,
+        "update_time": now,
+    }
+
+
+def version_child_rows(
+    version_pk: int, data: rules.NewVersion, files: Sequence[tuple[str, int, str]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The file, tag and evaluation rows of a new version (without ``tenant_id``)."""
+    return (
+        [
+            {"version_pk": version_pk, "role": role, "artifact_pk": pk, "sha256": sha256}
+            for role, pk, sha256 in files
+        ],
+        [{"version_pk": version_pk, "key": k, "value": v} for k, v in data.tags.items()],
+        [
+            {"version_pk": version_pk, "key": k, "split": sp, "slice": sl, "value": v}
+            for k, sp, sl, v in data.evaluation
+        ],
+    )
 
 
 async def version_data(session: AsyncSession, pks: Sequence[int]) -> dict[int, VersionData]:
@@ -385,16 +414,34 @@ def record_alias_change(
     session.add(
         ModelAliasChange(
             tenant_id=current_tenant(),
-            model_pk=model_pk,
-            alias=alias,
-            previous_version=previous,
-            version=version,
-            principal=principal,
-            reason=reason,
-            request_id=request_id,
-            time=now,
+            **alias_change_values(
+                model_pk, alias, previous, version, principal, reason, request_id, now
+            ),
         )
     )
+
+
+def alias_change_values(
+    model_pk: int,
+    alias: str,
+    previous: int | None,
+    version: int | None,
+    principal: str,
+    reason: str,
+    request_id: str,
+    now: int,
+) -> dict[str, Any]:
+    """The model_alias_changes row of one move (all columns but ``pk`` and ``tenant_id``)."""
+    return {
+        "model_pk": model_pk,
+        "alias": alias,
+        "previous_version": previous,
+        "version": version,
+        "principal": principal,
+        "reason": reason,
+        "request_id": request_id,
+        "time": now,
+    }
 
 
 async def set_alias(
@@ -412,9 +459,8 @@ async def set_alias(
     ``model`` in this write transaction, so moves of one model's aliases are serialised."""
     now = clock.now_us()
     row = await get_alias(session, model.pk, alias)
+    rules.check_alias_etag(etag, None if row is None else row.version, name)
     if row is None:
-        if etag and etag != rules.ALIAS_CREATE_ONLY:
-            raise EtagMismatch.resource(name)
         row = ModelAlias(
             tenant_id=current_tenant(),
             model_pk=model.pk,
@@ -427,9 +473,6 @@ async def set_alias(
         session.add(row)
         await session.flush()
         return row, None
-    if etag == rules.ALIAS_CREATE_ONLY:
-        raise EtagMismatch.resource(name)
-    check.check_etag(etag, row.version, name)
     previous = await version_number_of(session, row.version_pk)
     row.version_pk = target.pk
     row.update_principal = principal
@@ -461,3 +504,286 @@ async def alias_ever_existed(session: AsyncSession, model_pk: int, alias: str) -
 
 def other_model_version(field: str, model: str) -> InvalidArgument:
     return InvalidArgument.for_field(field, f"must be a version of {model}")
+
+
+# -- the embedded store's direct path ---------------------------------------------------------
+# CreateModelVersion and SetModelAlias are the hot path of a publishing pipeline. On SQLite they
+# run as direct writes (``Database.direct_write``): the same rows as the session path (built by
+# the functions above), the same checks (``rules``, ``_resolved``), statements compiled once;
+# every statement binds the current tenant, and the service writes the audit event in the same
+# transaction. PostgreSQL keeps the session path.
+
+
+def _table(model: type[Any]) -> Table:
+    return cast(Table, model.__table__)
+
+
+def _insert(model: type[Any]) -> Prepared:
+    """An INSERT of every column but the surrogate ``pk``: a row dict must name them all."""
+    columns = [c.name for c in _table(model).columns if c.name != "pk"]
+    return Prepared(_table(model).insert().values({c: bindparam(c) for c in columns}))
+
+
+_TENANT: BindParameter[str] = bindparam(TENANT_PARAM)
+_IDEMPOTENCY_GET = Prepared(
+    select(IdempotencyRecord.method, IdempotencyRecord.request_hash, IdempotencyRecord.response)
+    .where(IdempotencyRecord.tenant_id == _TENANT)
+    .where(IdempotencyRecord.request_id == bindparam("request_id"))
+)
+_IDEMPOTENCY_INSERT = _insert(IdempotencyRecord)
+_MODEL_GET = Prepared(
+    select(RegisteredModel.pk, RegisteredModel.latest_version, RegisteredModel.version)
+    .where(RegisteredModel.tenant_id == _TENANT)
+    .where(RegisteredModel.model_id == bindparam("model_id"))
+)
+_MODEL_NEXT_VERSION = Prepared(
+    _table(RegisteredModel)
+    .update()
+    .where(RegisteredModel.tenant_id == _TENANT, RegisteredModel.pk == bindparam("model_pk"))
+    .values(
+        latest_version=bindparam("new_latest_version"),
+        version=bindparam("new_version"),
+        update_time=bindparam("now"),
+    )
+)
+_RUN_GET = Prepared(
+    select(Run.pk)
+    .where(Run.tenant_id == _TENANT)
+    .where(Run.experiment_id == bindparam("experiment_id"), Run.run_id == bindparam("run_id"))
+)
+_ARTIFACT_GET = Prepared(
+    select(MetadataArtifact.pk, ArtifactBlob.sha256)
+    .outerjoin(
+        ArtifactContent,
+        (ArtifactContent.artifact_pk == MetadataArtifact.pk)
+        & (ArtifactContent.tenant_id == _TENANT),
+    )
+    .outerjoin(
+        ArtifactBlob,
+        (ArtifactBlob.pk == ArtifactContent.blob_pk) & (ArtifactBlob.tenant_id == _TENANT),
+    )
+    .where(MetadataArtifact.tenant_id == _TENANT)
+    .where(MetadataArtifact.artifact_id == bindparam("artifact_id"))
+)
+_VERSION_INSERT = _insert(ModelVersion)
+_VERSION_PK = Prepared(
+    select(ModelVersion.pk)
+    .where(ModelVersion.tenant_id == _TENANT)
+    .where(
+        ModelVersion.model_pk == bindparam("model_pk"), ModelVersion.number == bindparam("number")
+    )
+)
+_FILE_INSERT = _insert(ModelVersionFile)
+_TAG_INSERT = _insert(ModelVersionTag)
+_METRIC_INSERT = _insert(ModelVersionMetric)
+
+_target = aliased(ModelVersion)
+_previous = aliased(ModelVersion)
+# The model, the target version and the alias with the number it points at, in one query.
+_ALIAS_TARGET_GET = Prepared(
+    select(RegisteredModel.pk, _target.pk, ModelAlias.pk, ModelAlias.version, _previous.number)
+    .outerjoin(
+        _target,
+        (_target.model_pk == RegisteredModel.pk)
+        & (_target.number == bindparam("number"))
+        & (_target.tenant_id == _TENANT),
+    )
+    .outerjoin(
+        ModelAlias,
+        (ModelAlias.model_pk == RegisteredModel.pk)
+        & (ModelAlias.alias == bindparam("alias"))
+        & (ModelAlias.tenant_id == _TENANT),
+    )
+    .outerjoin(
+        _previous, (_previous.pk == ModelAlias.version_pk) & (_previous.tenant_id == _TENANT)
+    )
+    .where(RegisteredModel.tenant_id == _TENANT)
+    .where(RegisteredModel.model_id == bindparam("model_id"))
+)
+_ALIAS_INSERT = _insert(ModelAlias)
+_ALIAS_MOVE = Prepared(
+    _table(ModelAlias)
+    .update()
+    .where(ModelAlias.tenant_id == _TENANT, ModelAlias.pk == bindparam("alias_pk"))
+    .values(
+        version_pk=bindparam("new_version_pk"),
+        update_principal=bindparam("principal"),
+        version=bindparam("new_version"),
+        update_time=bindparam("now"),
+    )
+)
+_ALIAS_CHANGE_INSERT = _insert(ModelAliasChange)
+
+
+def replay_direct(
+    direct: DirectUnit, request_id: str, method: str, request: Message, response_type: type[M]
+) -> M | None:
+    """``idempotency.replay`` on a direct write: the stored response for this request_id, None
+    when it is new; a request_id reused with a different request is refused."""
+    if not request_id:
+        return None
+    record = direct.first(_IDEMPOTENCY_GET, request_id=request_id)
+    if record is None:
+        return None
+    stored_method, stored_hash, response = record
+    if stored_method != method or stored_hash != request_fingerprint(request):
+        raise RequestIdReused.for_field(
+            "request_id", "was already used for a different request; use a new UUID"
+        )
+    return response_type.FromString(response)
+
+
+def remember_direct(
+    direct: DirectUnit, request_id: str, method: str, request: Message, response: Message
+) -> None:
+    """``idempotency.remember`` on a direct write."""
+    if request_id:
+        direct.execute_many(
+            _IDEMPOTENCY_INSERT,
+            [
+                {
+                    "request_id": request_id,
+                    "method": method,
+                    "request_hash": request_fingerprint(request),
+                    "response": response.SerializeToString(deterministic=True),
+                    "create_time": clock.now_us(),
+                }
+            ],
+        )
+
+
+def create_version_direct(
+    direct: DirectUnit, model_id: str, model_name: str, data: rules.NewVersion, author: str
+) -> tuple[ModelVersion, list[tuple[str, int, str]]]:
+    """``get_model`` + ``check_references`` + ``resolve_files`` + ``create_version`` on a
+    direct write; returns the new version (a row not bound to any session) and its files. The
+    unit holds SQLite's write lock, so the model's next number is this transaction's."""
+    found = direct.first(_MODEL_GET, model_id=model_id)
+    if found is None:
+        raise NotFound.resource(model_name)
+    model_pk, latest, etag_version = found
+    if data.source_run is not None:
+        experiment_id, run_id = data.source_run
+        if direct.first(_RUN_GET, experiment_id=experiment_id, run_id=run_id) is None:
+            raise NotFound.resource(data.source_run_name)
+    if (
+        data.training_dataset
+        and direct.first(_ARTIFACT_GET, artifact_id=data.training_dataset) is None
+    ):
+        raise NotFound.resource(data.training_dataset_name)
+    artifacts: dict[str, tuple[int, str | None]] = {}
+    for _, artifact_id, _ in data.files:
+        row = direct.first(_ARTIFACT_GET, artifact_id=artifact_id)
+        if row is not None:
+            artifacts[artifact_id] = (row[0], row[1])
+    files = _resolved(data.files, artifacts)
+    now = clock.now_us()
+    number = latest + 1
+    direct.execute_many(
+        _MODEL_NEXT_VERSION,
+        [
+            {
+                "model_pk": model_pk,
+                "new_latest_version": number,
+                "new_version": etag_version + 1,
+                "now": now,
+            }
+        ],
+    )
+    values = version_values(model_pk, model_id, number, data, author, now)
+    direct.execute_many(_VERSION_INSERT, [values])
+    inserted = direct.first(_VERSION_PK, model_pk=model_pk, number=number)
+    if inserted is None:
+        raise RuntimeError(f"model version {number} of {model_name} vanished on insert")
+    pk = int(inserted[0])
+    files_rows, tag_rows, metric_rows = version_child_rows(pk, data, files)
+    direct.execute_many(_FILE_INSERT, files_rows)
+    if tag_rows:
+        direct.execute_many(_TAG_INSERT, tag_rows)
+    if metric_rows:
+        direct.execute_many(_METRIC_INSERT, metric_rows)
+    return ModelVersion(pk=pk, tenant_id=current_tenant(), **values), files
+
+
+def set_alias_direct(
+    direct: DirectUnit,
+    model_id: str,
+    model_name: str,
+    alias: str,
+    etag: str,
+    number: int,
+    target_name: str,
+    principal: str,
+    name: str,
+) -> tuple[int, ModelAlias, int | None]:
+    """``get_model`` + ``get_version`` + ``set_alias`` on a direct write, in one query and one
+    write; returns the model's pk, the alias (a row not bound to any session) and the number
+    it pointed at before (None when created)."""
+    found = direct.first(_ALIAS_TARGET_GET, model_id=model_id, number=number, alias=alias)
+    if found is None:
+        raise NotFound.resource(model_name)
+    model_pk, target_pk, alias_pk, alias_version, previous = found
+    if target_pk is None:
+        raise NotFound.resource(target_name)
+    rules.check_alias_etag(etag, alias_version, name)
+    now = clock.now_us()
+    row = ModelAlias(
+        tenant_id=current_tenant(),
+        model_pk=model_pk,
+        alias=alias,
+        version_pk=target_pk,
+        update_principal=principal,
+        version=1 if alias_version is None else alias_version + 1,
+        create_time=now,
+        update_time=now,
+    )
+    if alias_pk is None:
+        direct.execute_many(
+            _ALIAS_INSERT,
+            [
+                {
+                    "model_pk": model_pk,
+                    "alias": alias,
+                    "version_pk": target_pk,
+                    "update_principal": principal,
+                    "version": row.version,
+                    "create_time": now,
+                    "update_time": now,
+                }
+            ],
+        )
+        return model_pk, row, None
+    direct.execute_many(
+        _ALIAS_MOVE,
+        [
+            {
+                "alias_pk": alias_pk,
+                "new_version_pk": target_pk,
+                "principal": principal,
+                "new_version": row.version,
+                "now": now,
+            }
+        ],
+    )
+    return model_pk, row, previous
+
+
+def record_alias_change_direct(
+    direct: DirectUnit,
+    model_pk: int,
+    alias: str,
+    previous: int | None,
+    version: int | None,
+    principal: str,
+    reason: str,
+    request_id: str,
+    now: int,
+) -> None:
+    direct.execute_many(
+        _ALIAS_CHANGE_INSERT,
+        [
+            alias_change_values(
+                model_pk, alias, previous, version, principal, reason, request_id, now
+            )
+        ],
+    )

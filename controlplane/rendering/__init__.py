@@ -1,0 +1,1 @@
+"""Rendering of resources into documents (pure functions, no I/O)."""
