@@ -736,3 +736,42 @@ async def test_compare_lines_up_every_metric_of_two_versions(world: TenantWorld)
         ),
     )
     assert fields == ["baseline"]
+
+
+async def test_a_protected_alias_moves_only_through_governance(world: TenantWorld) -> None:
+    policy = await set_policy(
+        world, "protected_aliases", protected_aliases=["champion", "champion"]
+    )
+    assert list(policy.protected_aliases) == ["champion"]
+    model_name = await model(world["editor"], world)
+    v1 = await _approved(world, model_name)
+    maintainer = world["maintainer"]
+    champion = f"{model_name}/aliases/champion"
+    message, _ = await expect_error(
+        PRECONDITION,
+        maintainer.call(
+            maintainer.registry.SetModelAlias,
+            rg.SetModelAliasRequest(alias=rg.ModelAlias(name=champion, version=v1)),
+        ),
+    )
+    assert "protected by the release policy" in message and "ReleaseModelVersion" in message
+    released = await release(world, v1)  # governance may move it
+    assert list(released.aliases) == ["champion"]
+    await expect_error(
+        PRECONDITION,
+        maintainer.call(
+            maintainer.registry.DeleteModelAlias, rg.DeleteModelAliasRequest(name=champion)
+        ),
+    )
+    # Other aliases stay free to move.
+    canary = await maintainer.call(
+        maintainer.registry.SetModelAlias,
+        rg.SetModelAliasRequest(
+            alias=rg.ModelAlias(name=f"{model_name}/aliases/canary", version=v1)
+        ),
+    )
+    assert canary.version == v1
+    _, fields = await expect_error(
+        INVALID, set_policy(world, "protected_aliases", protected_aliases=["Champion!"])
+    )
+    assert fields == ["release_policy.protected_aliases[0]"]

@@ -121,6 +121,18 @@ def check_reviewer(author: str, reviewer: str, earlier_reviewers: Iterable[str],
         )
 
 
+def check_alias_not_protected(alias: str, protected: Iterable[str], name: str) -> None:
+    """A protected alias (``ReleasePolicy.protected_aliases``) moves only through governance:
+    the registry's own alias moves and deletes are refused."""
+    if alias in set(protected):
+        raise FailedPrecondition(
+            f"{name} is protected by the release policy: only governance moves it; release an "
+            "approved version to it (ReleaseModelVersion, `mlctl models release`) or roll it "
+            "back (RollbackModelAlias)",
+            metadata={"resource": name, "rule": "protected_alias"},
+        )
+
+
 def after_approval(approvals: int, required: int) -> int:
     """The state after an approval: APPROVED once ``approvals`` (this one included) reaches
     the policy's requirement, otherwise still PENDING_REVIEW."""

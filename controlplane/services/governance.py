@@ -35,6 +35,7 @@ POLICY_FIELDS = (
     "required_approvals",
     "required_card_fields",
     "require_signature",
+    "protected_aliases",
 )
 DEFAULT_SPLIT = "test"
 DEFAULT_ALIAS = "champion"
@@ -94,6 +95,7 @@ def policy_proto(row: ReleasePolicy | None, tenant: str) -> pb.ReleasePolicy:
     message.required_approvals = row.required_approvals
     message.required_card_fields.extend(row.required_card_fields)
     message.require_signature = row.require_signature
+    message.protected_aliases.extend(row.protected_aliases)
     message.update_time.FromMicroseconds(row.update_time)
     message.etag = check.etag_of(row.version)
     return message
@@ -235,6 +237,17 @@ def policy_values(message: pb.ReleasePolicy, paths: set[str]) -> dict[str, Any]:
         values["required_card_fields"] = fields
     if "require_signature" in paths:
         values["require_signature"] = message.require_signature
+    if "protected_aliases" in paths:
+        if len(message.protected_aliases) > MAX_RULES:
+            raise InvalidArgument.for_field(
+                f"{prefix}.protected_aliases", f"has more than {MAX_RULES}"
+            )
+        aliases: list[str] = []
+        for i, alias in enumerate(message.protected_aliases):
+            registry_rules.alias_id(alias, f"{prefix}.protected_aliases[{i}]")
+            if alias not in aliases:
+                aliases.append(alias)
+        values["protected_aliases"] = aliases
     return values
 
 

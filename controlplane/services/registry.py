@@ -5,11 +5,13 @@ from __future__ import annotations
 from google.protobuf import empty_pb2
 
 from controlplane import clock, names
+from controlplane.domain import governance
 from controlplane.domain import registry as rules
 from controlplane.domain import validation as check
 from controlplane.errors import InvalidArgument, NotFound
 from controlplane.services._typing import ServicerContext
 from controlplane.services.base import Services, delete_resource
+from controlplane.store import governance as governance_store
 from controlplane.store import idempotency
 from controlplane.store import registry as store
 from controlplane.store.audit import call_info
@@ -370,6 +372,9 @@ class RegistryService(pb_grpc.RegistryServiceServicer):
         change_request_id = request_id or info.request_id
         if self.db.has_direct_writes:
             async with self.db.direct_write() as direct:
+                governance.check_alias_not_protected(
+                    alias, governance_store.protected_aliases_direct(direct), patch.name
+                )
                 model_pk, row, previous = store.set_alias_direct(
                     direct,
                     model_id,
@@ -395,6 +400,9 @@ class RegistryService(pb_grpc.RegistryServiceServicer):
                 direct.audit(patch.name, **alias_audit(patch.version, previous, reason))
             return alias_proto(row, model_id, number)
         async with self.db.write() as unit:
+            governance.check_alias_not_protected(
+                alias, await governance_store.protected_aliases(unit.session), patch.name
+            )
             model = await store.get_model(unit.session, model_id, model_name)
             target = await store.get_version(unit.session, model_id, number, patch.version)
             row, previous = await store.set_alias(
@@ -451,6 +459,9 @@ class RegistryService(pb_grpc.RegistryServiceServicer):
             row = await store.get_alias(unit.session, model.pk, alias)
             if row is None:
                 raise NotFound.resource(request.name)
+            governance.check_alias_not_protected(
+                alias, await governance_store.protected_aliases(unit.session), request.name
+            )
             check.check_etag(request.etag, row.version, request.name)
             previous = await store.version_number_of(unit.session, row.version_pk)
             await unit.session.delete(row)

@@ -5,15 +5,17 @@ evaluation). Tenant-scoped by ``controlplane.store.tenancy``; the rules live in
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controlplane.domain import filtering as fl
 from controlplane.domain import governance as rules
 from controlplane.store import registry
+from controlplane.store.direct import TENANT_PARAM, DirectUnit, Prepared
 from controlplane.store.models import (
     GovernanceEvent,
     ModelAlias,
@@ -59,6 +61,25 @@ async def get_policy(session: AsyncSession) -> ReleasePolicy | None:
     return await session.scalar(select(ReleasePolicy))
 
 
+async def protected_aliases(session: AsyncSession) -> list[str]:
+    """The aliases only governance moves (none without a policy)."""
+    found = await session.scalar(select(ReleasePolicy.protected_aliases))
+    return list(found or [])
+
+
+_PROTECTED_ALIASES_DIRECT = Prepared(
+    select(ReleasePolicy.protected_aliases).where(
+        ReleasePolicy.tenant_id == bindparam(TENANT_PARAM)
+    )
+)
+
+
+def protected_aliases_direct(direct: DirectUnit) -> list[str]:
+    """``protected_aliases`` inside a direct write (the registry's hot path)."""
+    found = direct.first(_PROTECTED_ALIASES_DIRECT)
+    return list(json.loads(found[0])) if found is not None and found[0] else []
+
+
 async def upsert_policy(
     session: AsyncSession, row: ReleasePolicy | None, values: dict[str, Any], now: int
 ) -> ReleasePolicy:
@@ -71,6 +92,7 @@ async def upsert_policy(
             required_approvals=1,
             required_card_fields=[],
             require_signature=False,
+            protected_aliases=[],
             create_time=now,
             update_time=now,
         )

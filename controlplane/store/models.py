@@ -500,6 +500,10 @@ class ReleasePolicy(TenantOwned, Versioned, Base):
     required_approvals: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     required_card_fields: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
     require_signature: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # Aliases only governance moves (release, rollback).
+    protected_aliases: Mapped[list[str]] = mapped_column(
+        JSON, nullable=False, default=list, server_default="[]"
+    )
 
 
 class ModelVersionReview(TenantOwned, Base):

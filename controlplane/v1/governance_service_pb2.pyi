@@ -58,7 +58,7 @@ class ChampionRule(_message.Message):
     def __init__(self, key: _Optional[str] = ..., max_regression: _Optional[float] = ..., split: _Optional[str] = ..., lower_is_better: _Optional[bool] = ..., alias: _Optional[str] = ...) -> None: ...
 
 class ReleasePolicy(_message.Message):
-    __slots__ = ("name", "thresholds", "champion_rules", "required_approvals", "required_card_fields", "require_signature", "update_time", "etag")
+    __slots__ = ("name", "thresholds", "champion_rules", "required_approvals", "required_card_fields", "require_signature", "update_time", "etag", "protected_aliases")
     NAME_FIELD_NUMBER: _ClassVar[int]
     THRESHOLDS_FIELD_NUMBER: _ClassVar[int]
     CHAMPION_RULES_FIELD_NUMBER: _ClassVar[int]
@@ -67,6 +67,7 @@ class ReleasePolicy(_message.Message):
     REQUIRE_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
+    PROTECTED_ALIASES_FIELD_NUMBER: _ClassVar[int]
     name: str
     thresholds: _containers.RepeatedCompositeFieldContainer[MetricThreshold]
     champion_rules: _containers.RepeatedCompositeFieldContainer[ChampionRule]
@@ -75,7 +76,8 @@ class ReleasePolicy(_message.Message):
     require_signature: bool
     update_time: _timestamp_pb2.Timestamp
     etag: str
-    def __init__(self, name: _Optional[str] = ..., thresholds: _Optional[_Iterable[_Union[MetricThreshold, _Mapping]]] = ..., champion_rules: _Optional[_Iterable[_Union[ChampionRule, _Mapping]]] = ..., required_approvals: _Optional[int] = ..., required_card_fields: _Optional[_Iterable[str]] = ..., require_signature: _Optional[bool] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ...) -> None: ...
+    protected_aliases: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., thresholds: _Optional[_Iterable[_Union[MetricThreshold, _Mapping]]] = ..., champion_rules: _Optional[_Iterable[_Union[ChampionRule, _Mapping]]] = ..., required_approvals: _Optional[int] = ..., required_card_fields: _Optional[_Iterable[str]] = ..., require_signature: _Optional[bool] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ..., protected_aliases: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class PolicyCheck(_message.Message):
     __slots__ = ("name", "passed", "detail")

@@ -3134,6 +3134,13 @@ class ReleasePolicy(betterproto2.Message):
 
     etag: "str" = betterproto2.field(8, betterproto2.TYPE_STRING)
 
+    protected_aliases: "list[str]" = betterproto2.field(9, betterproto2.TYPE_STRING, repeated=True)
+    """
+    Aliases that only governance moves: ReleaseModelVersion and RollbackModelAlias. The
+    registry's SetModelAlias and DeleteModelAlias refuse them (FAILED_PRECONDITION), so with
+    "champion" listed, nothing becomes champion without passing this policy. Empty by default.
+    """
+
 
 default_message_pool.register_message("controlplane.v1", "ReleasePolicy", ReleasePolicy)
 

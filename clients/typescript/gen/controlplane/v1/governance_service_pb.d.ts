@@ -149,6 +149,15 @@ export declare type ReleasePolicy = Message<"controlplane.v1.ReleasePolicy"> & {
    * @generated from field: string etag = 8;
    */
   etag: string;
+
+  /**
+   * Aliases that only governance moves: ReleaseModelVersion and RollbackModelAlias. The
+   * registry's SetModelAlias and DeleteModelAlias refuse them (FAILED_PRECONDITION), so with
+   * "champion" listed, nothing becomes champion without passing this policy. Empty by default.
+   *
+   * @generated from field: repeated string protected_aliases = 9;
+   */
+  protectedAliases: string[];
 };
 
 /**
