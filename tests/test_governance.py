@@ -775,3 +775,26 @@ async def test_a_protected_alias_moves_only_through_governance(world: TenantWorl
         INVALID, set_policy(world, "protected_aliases", protected_aliases=["Champion!"])
     )
     assert fields == ["release_policy.protected_aliases[0]"]
+
+
+async def test_registering_a_version_with_a_protected_alias_is_refused(world: TenantWorld) -> None:
+    await set_policy(world, "protected_aliases", protected_aliases=["champion"])
+    editor = world["editor"]
+    model_name = await model(editor, world)
+    file = await artifact(editor, world)
+    message, _ = await expect_error(
+        PRECONDITION,
+        editor.call(
+            editor.registry.CreateModelVersion,
+            rg.CreateModelVersionRequest(
+                parent=model_name,
+                model_version=rg.ModelVersion(files=[rg.ModelFile(role="model", artifact=file)]),
+                aliases=["champion"],
+            ),
+        ),
+    )
+    assert "protected by the release policy" in message
+    listed = await editor.call(
+        editor.registry.ListModelVersions, rg.ListModelVersionsRequest(parent=model_name)
+    )
+    assert list(listed.model_versions) == []

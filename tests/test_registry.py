@@ -19,7 +19,7 @@ from controlplane.v1 import metadata_service_pb2 as md
 from controlplane.v1 import registry_service_pb2 as rg
 from tests.conftest import Api, TenantWorld
 from tests.rpc_samples import upload_requests
-from tests.test_experiments import expect_error
+from tests.test_experiments import details, expect_error
 
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
@@ -706,3 +706,56 @@ async def test_a_refused_alias_move_changes_nothing(world: TenantWorld) -> None:
         rg.ListModelAliasHistoryRequest(alias=alias.name),  # type: ignore[attr-defined]
     )
     assert len(history.changes) == 1
+
+
+async def test_a_version_registered_with_aliases_moves_them_in_the_same_call(
+    world: TenantWorld,
+) -> None:
+    maintainer = world["maintainer"]
+    model_name = await model(maintainer, world)
+    file = await artifact(maintainer, world)
+    first = await version(maintainer, model_name, file)
+
+    async def register(*aliases: str, request_id: str = "") -> rg.ModelVersion:
+        return await maintainer.call(
+            maintainer.registry.CreateModelVersion,
+            rg.CreateModelVersionRequest(
+                parent=model_name,
+                model_version=rg.ModelVersion(files=[rg.ModelFile(role="model", artifact=file)]),
+                aliases=list(aliases),
+                request_id=request_id,
+            ),
+        )
+
+    await set_alias(maintainer, model_name, "staging", first.name)
+    request_id = str(uuid.uuid4())
+    second = await register("staging", "latest", request_id=request_id)
+    assert sorted(second.aliases) == ["latest", "staging"]
+    again = await register("staging", "latest", request_id=request_id)  # a retry: the same
+    assert again == second
+    for alias in ("staging", "latest"):
+        found = await maintainer.call(
+            maintainer.registry.GetModelAlias,
+            rg.GetModelAliasRequest(name=f"{model_name}/aliases/{alias}"),
+        )
+        assert found.version == second.name
+    history = await maintainer.call(
+        maintainer.registry.ListModelAliasHistory,
+        rg.ListModelAliasHistoryRequest(alias=f"{model_name}/aliases/staging"),
+    )
+    newest = history.changes[0]
+    assert (newest.previous_version, newest.version, newest.reason) == (
+        first.name,
+        second.name,
+        "registered",
+    )
+    # Bad aliases name the field, and nothing is registered.
+    for aliases, field in ((["Bad!"], "aliases[0]"), (["a", "a"], "aliases[1]")):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await register(*aliases)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert details(caught.value)[1] == [field]
+    listed = await maintainer.call(
+        maintainer.registry.ListModelVersions, rg.ListModelVersionsRequest(parent=model_name)
+    )
+    assert len(listed.model_versions) == 2

@@ -57,6 +57,20 @@ DTYPES = frozenset(
 )
 
 
+MAX_ALIASES_PER_VERSION = 10
+
+
+def new_version_aliases(aliases: list[str], field: str) -> list[str]:
+    """The aliases a new version is registered with: valid, distinct, at most 10."""
+    if len(aliases) > MAX_ALIASES_PER_VERSION:
+        raise InvalidArgument.for_field(field, f"has more than {MAX_ALIASES_PER_VERSION}")
+    for index, alias in enumerate(aliases):
+        alias_id(alias, f"{field}[{index}]")
+        if alias in aliases[:index]:
+            raise InvalidArgument.for_field(f"{field}[{index}]", f"{alias!r} is listed twice")
+    return aliases
+
+
 def alias_id(value: str, field: str) -> str:
     if not ALIAS_RE.match(value) or value.startswith("-") or value.endswith("-"):
         raise InvalidArgument.for_field(

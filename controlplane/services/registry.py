@@ -112,6 +112,15 @@ def created_version_proto(
     )
 
 
+# The alias history's reason for aliases a CreateModelVersion moved.
+REGISTERED_REASON = "registered"
+
+
+def _refuse_protected(model: str, aliases: list[str], protected: list[str]) -> None:
+    for alias in aliases:
+        governance.check_alias_not_protected(alias, protected, f"{model}/aliases/{alias}")
+
+
 def version_audit(result: pb.ModelVersion) -> dict[str, object]:
     """The audit detail of a created version."""
     return {
@@ -254,7 +263,10 @@ class RegistryService(pb_grpc.RegistryServiceServicer):
         tenant, model_id = names.MODEL.parse(request.parent, "parent")
         request_id = check.request_id(request.request_id)
         data = rules.new_version(request.model_version, tenant)
-        author = call_info.get().principal
+        aliases = rules.new_version_aliases(list(request.aliases), "aliases")
+        info = call_info.get()
+        author = info.principal
+        change_request_id = request_id or info.request_id
         if self.db.has_direct_writes:
             async with self.db.direct_write() as direct:
                 replayed = store.replay_direct(
@@ -262,11 +274,29 @@ class RegistryService(pb_grpc.RegistryServiceServicer):
                 )
                 if replayed is not None:
                     return replayed
+                if aliases:
+                    _refuse_protected(
+                        request.parent, aliases, governance_store.protected_aliases_direct(direct)
+                    )
                 row, files = store.create_version_direct(
                     direct, model_id, request.parent, data, author
                 )
                 result = created_version_proto(row, request, data, files)
                 direct.audit(result.name, **version_audit(result))
+                for alias in aliases:
+                    alias_name = f"{request.parent}/aliases/{alias}"
+                    model_pk, alias_row, previous = store.set_alias_direct(
+                        direct, model_id, request.parent, alias, "", row.number, result.name,
+                        author, alias_name,
+                    )  # fmt: skip
+                    store.record_alias_change_direct(
+                        direct, model_pk, alias, previous, row.number, author,
+                        REGISTERED_REASON, change_request_id, alias_row.update_time,
+                    )  # fmt: skip
+                    direct.audit(
+                        alias_name, **alias_audit(result.name, previous, REGISTERED_REASON)
+                    )
+                result.aliases.extend(aliases)
                 store.remember_direct(direct, request_id, "CreateModelVersion", request, result)
             return result
         async with self.db.write() as unit:
@@ -275,12 +305,27 @@ class RegistryService(pb_grpc.RegistryServiceServicer):
             )
             if replayed is not None:
                 return replayed
+            if aliases:
+                _refuse_protected(
+                    request.parent, aliases, await governance_store.protected_aliases(unit.session)
+                )
             model = await store.get_model(unit.session, model_id, request.parent)
             await store.check_references(unit.session, data)
             files = await store.resolve_files(unit.session, data.files)
             row = await store.create_version(unit.session, model, data, files, author)
             result = created_version_proto(row, request, data, files)
             unit.audit(result.name, **version_audit(result))
+            for alias in aliases:
+                alias_name = f"{request.parent}/aliases/{alias}"
+                alias_row, previous = await store.set_alias(
+                    unit.session, model, alias, "", row, author, alias_name
+                )
+                store.record_alias_change(
+                    unit.session, model.pk, alias, previous, row.number, author,
+                    REGISTERED_REASON, change_request_id, alias_row.update_time,
+                )  # fmt: skip
+                unit.audit(alias_name, **alias_audit(result.name, previous, REGISTERED_REASON))
+            result.aliases.extend(aliases)
             idempotency.remember(unit, request_id, "CreateModelVersion", request, result)
         return result
 

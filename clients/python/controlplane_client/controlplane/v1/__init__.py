@@ -1246,6 +1246,14 @@ class CreateModelVersionRequest(betterproto2.Message):
 
     request_id: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
 
+    aliases: "list[str]" = betterproto2.field(4, betterproto2.TYPE_STRING, repeated=True)
+    """
+    Aliases of the model to point at the new version in the same transaction (as Vertex AI's
+    version_aliases on upload): each is created or moved as SetModelAlias without an etag
+    would, and recorded in its history with the reason "registered". At most 10; the release
+    policy's protected aliases are refused (they move only through governance).
+    """
+
 
 default_message_pool.register_message(
     "controlplane.v1", "CreateModelVersionRequest", CreateModelVersionRequest

@@ -658,6 +658,16 @@ export declare type CreateModelVersionRequest = Message<"controlplane.v1.CreateM
    * @generated from field: string request_id = 3;
    */
   requestId: string;
+
+  /**
+   * Aliases of the model to point at the new version in the same transaction (as Vertex AI's
+   * version_aliases on upload): each is created or moved as SetModelAlias without an etag
+   * would, and recorded in its history with the reason "registered". At most 10; the release
+   * policy's protected aliases are refused (they move only through governance).
+   *
+   * @generated from field: repeated string aliases = 4;
+   */
+  aliases: string[];
 };
 
 /**
