@@ -650,6 +650,7 @@ async def test_a_failed_direct_version_write_leaves_nothing(
 ) -> None:
     from controlplane.domain import registry as rules
     from controlplane.names import MODEL_VERSION
+    from controlplane.store import idempotency
     from controlplane.store import registry as store
     from controlplane.store.audit import CallInfo, call_info
     from controlplane.store.tenancy import tenant_scope
@@ -668,7 +669,7 @@ async def test_a_failed_direct_version_write_leaves_nothing(
             async with db.direct_write() as direct:
                 row, _ = store.create_version_direct(direct, model_id, parent, data, "tests")
                 direct.audit(MODEL_VERSION.format(world.tenant_id, model_id, "1"))
-                store.remember_direct(direct, "rid", "CreateModelVersion", request, request)
+                idempotency.remember_direct(direct, "rid", "CreateModelVersion", request, request)
                 raise RuntimeError("boom")
     finally:
         call_info.reset(token)

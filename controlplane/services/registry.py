@@ -269,7 +269,7 @@ class RegistryService(pb_grpc.RegistryServiceServicer):
         change_request_id = request_id or info.request_id
         if self.db.has_direct_writes:
             async with self.db.direct_write() as direct:
-                replayed = store.replay_direct(
+                replayed = idempotency.replay_direct(
                     direct, request_id, "CreateModelVersion", request, pb.ModelVersion
                 )
                 if replayed is not None:
@@ -297,7 +297,9 @@ class RegistryService(pb_grpc.RegistryServiceServicer):
                         alias_name, **alias_audit(result.name, previous, REGISTERED_REASON)
                     )
                 result.aliases.extend(aliases)
-                store.remember_direct(direct, request_id, "CreateModelVersion", request, result)
+                idempotency.remember_direct(
+                    direct, request_id, "CreateModelVersion", request, result
+                )
             return result
         async with self.db.write() as unit:
             replayed = await idempotency.replay(

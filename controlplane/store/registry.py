@@ -23,15 +23,12 @@ from controlplane.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
-    RequestIdReused,
 )
 from controlplane.names import ARTIFACT, MODEL, MODEL_ALIAS, MODEL_VERSION
 from controlplane.store.direct import TENANT_PARAM, DirectUnit, Prepared
-from controlplane.store.idempotency import _fingerprint as request_fingerprint
 from controlplane.store.models import (
     ArtifactBlob,
     ArtifactContent,
-    IdempotencyRecord,
     MetadataArtifact,
     ModelAlias,
     ModelAliasChange,
@@ -525,12 +522,6 @@ def _insert(model: type[Any]) -> Prepared:
 
 
 _TENANT: BindParameter[str] = bindparam(TENANT_PARAM)
-_IDEMPOTENCY_GET = Prepared(
-    select(IdempotencyRecord.method, IdempotencyRecord.request_hash, IdempotencyRecord.response)
-    .where(IdempotencyRecord.tenant_id == _TENANT)
-    .where(IdempotencyRecord.request_id == bindparam("request_id"))
-)
-_IDEMPOTENCY_INSERT = _insert(IdempotencyRecord)
 _MODEL_GET = Prepared(
     select(RegisteredModel.pk, RegisteredModel.latest_version, RegisteredModel.version)
     .where(RegisteredModel.tenant_id == _TENANT)
@@ -613,43 +604,6 @@ _ALIAS_MOVE = Prepared(
     )
 )
 _ALIAS_CHANGE_INSERT = _insert(ModelAliasChange)
-
-
-def replay_direct(
-    direct: DirectUnit, request_id: str, method: str, request: Message, response_type: type[M]
-) -> M | None:
-    """``idempotency.replay`` on a direct write: the stored response for this request_id, None
-    when it is new; a request_id reused with a different request is refused."""
-    if not request_id:
-        return None
-    record = direct.first(_IDEMPOTENCY_GET, request_id=request_id)
-    if record is None:
-        return None
-    stored_method, stored_hash, response = record
-    if stored_method != method or stored_hash != request_fingerprint(request):
-        raise RequestIdReused.for_field(
-            "request_id", "was already used for a different request; use a new UUID"
-        )
-    return response_type.FromString(response)
-
-
-def remember_direct(
-    direct: DirectUnit, request_id: str, method: str, request: Message, response: Message
-) -> None:
-    """``idempotency.remember`` on a direct write."""
-    if request_id:
-        direct.execute_many(
-            _IDEMPOTENCY_INSERT,
-            [
-                {
-                    "request_id": request_id,
-                    "method": method,
-                    "request_hash": request_fingerprint(request),
-                    "response": response.SerializeToString(deterministic=True),
-                    "create_time": clock.now_us(),
-                }
-            ],
-        )
 
 
 def create_version_direct(
