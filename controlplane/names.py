@@ -56,6 +56,34 @@ class Pattern:
         return "/".join(parts)
 
 
+@dataclass(frozen=True)
+class Singleton:
+    """A resource that exists once per parent, named ``{parent}/{suffix}`` (AIP-156), such as
+    ``tenants/{tenant}/releasePolicy``."""
+
+    parent: Pattern
+    suffix: str
+
+    @property
+    def template(self) -> str:
+        return f"{self.parent.template}/{self.suffix}"
+
+    def parent_name(self, name: str, field: str) -> str:
+        """The parent's name in ``name``, or INVALID_ARGUMENT naming ``field``."""
+        if not name:
+            raise InvalidArgument.for_field(field, "is required")
+        if not name.endswith("/" + self.suffix):
+            raise InvalidArgument.for_field(field, f"must have the form {self.template}")
+        return name[: -len(self.suffix) - 1]
+
+    def parse(self, name: str, field: str) -> tuple[str, ...]:
+        """The parent's ids in ``name``, or INVALID_ARGUMENT naming ``field``."""
+        return self.parent.parse(self.parent_name(name, field), field)
+
+    def format(self, *ids: str) -> str:
+        return f"{self.parent.format(*ids)}/{self.suffix}"
+
+
 TENANT = Pattern("tenants/{tenant}")
 PRINCIPAL = Pattern("tenants/{tenant}/principals/{principal}")
 API_KEY = Pattern("tenants/{tenant}/principals/{principal}/apiKeys/{api_key}")
@@ -68,6 +96,9 @@ RUN = Pattern("tenants/{tenant}/experiments/{experiment}/runs/{run}")
 MODEL = Pattern("tenants/{tenant}/models/{model}")
 MODEL_VERSION = Pattern("tenants/{tenant}/models/{model}/versions/{version}")
 MODEL_ALIAS = Pattern("tenants/{tenant}/models/{model}/aliases/{alias}")
+ARTIFACT_QUOTA = Singleton(TENANT, "artifactQuota")
+RELEASE_POLICY = Singleton(TENANT, "releasePolicy")
+MODEL_CARD = Singleton(MODEL_VERSION, "card")
 
 
 def tenant_of(name: str) -> str | None:

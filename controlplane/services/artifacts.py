@@ -47,18 +47,15 @@ SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 MEDIA_TYPE_RE = re.compile(
     r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}(\s*;.*)?$"
 )
-QUOTA_SUFFIX = "/artifactQuota"
 
 
 def quota_name(tenant: str) -> str:
-    return names.TENANT.format(tenant) + QUOTA_SUFFIX
+    return names.ARTIFACT_QUOTA.format(tenant)
 
 
 def quota_tenant(name: str, field: str) -> str:
     """The tenant of a quota's name, ``tenants/{tenant}/artifactQuota`` (a singleton)."""
-    if not name.endswith(QUOTA_SUFFIX):
-        raise InvalidArgument.for_field(field, "must have the form tenants/{tenant}/artifactQuota")
-    (tenant,) = names.TENANT.parse(name[: -len(QUOTA_SUFFIX)], field)
+    (tenant,) = names.ARTIFACT_QUOTA.parse(name, field)
     return tenant
 
 

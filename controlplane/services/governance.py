@@ -28,7 +28,6 @@ from controlplane.v1 import governance_service_pb2 as pb
 from controlplane.v1 import governance_service_pb2_grpc as pb_grpc
 from controlplane.v1 import registry_service_pb2 as registry_pb
 
-POLICY_SUFFIX = "/releasePolicy"
 POLICY_FIELDS = (
     "thresholds",
     "champion_rules",
@@ -54,14 +53,12 @@ _COMPARATORS = {
 
 
 def policy_name(tenant: str) -> str:
-    return names.TENANT.format(tenant) + POLICY_SUFFIX
+    return names.RELEASE_POLICY.format(tenant)
 
 
 def policy_tenant(name: str, field: str) -> str:
     """The tenant of a policy's name, ``tenants/{tenant}/releasePolicy`` (a singleton)."""
-    if not name.endswith(POLICY_SUFFIX):
-        raise InvalidArgument.for_field(field, "must have the form tenants/{tenant}/releasePolicy")
-    (tenant,) = names.TENANT.parse(name[: -len(POLICY_SUFFIX)], field)
+    (tenant,) = names.RELEASE_POLICY.parse(name, field)
     return tenant
 
 

@@ -3,7 +3,7 @@ the card rendered to Markdown or to a self-contained HTML page."""
 
 from __future__ import annotations
 
-from controlplane import clock
+from controlplane import clock, names
 from controlplane.domain import registry as rules
 from controlplane.domain import validation as check
 from controlplane.errors import InvalidArgument
@@ -18,8 +18,6 @@ from controlplane.v1 import model_card_service_pb2 as pb
 from controlplane.v1 import model_card_service_pb2_grpc as pb_grpc
 from controlplane.v1 import registry_service_pb2 as rg
 
-CARD_PATTERN = "tenants/{tenant}/models/{model}/versions/{version}/card"
-CARD_SUFFIX = "/card"
 # Each written field is at most this many characters.
 MAX_WRITTEN_FIELD = 10_000
 FORMATS = frozenset(pb.RenderModelCardRequest.Format.values())
@@ -28,11 +26,7 @@ FORMATS = frozenset(pb.RenderModelCardRequest.Format.values())
 def parse_card(name: str, field: str) -> tuple[str, str, int, str]:
     """(tenant, model id, version number, version name) of a card's name, or INVALID_ARGUMENT
     naming ``field``."""
-    if not name:
-        raise InvalidArgument.for_field(field, "is required")
-    if not name.endswith(CARD_SUFFIX):
-        raise InvalidArgument.for_field(field, f"must have the form {CARD_PATTERN}")
-    version_name = name[: -len(CARD_SUFFIX)]
+    version_name = names.MODEL_CARD.parent_name(name, field)
     tenant, model_id, number = rules.parse_version(version_name, field)
     return tenant, model_id, number, version_name
 
