@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Set
+import concurrent.futures
+from collections.abc import Callable, Set
+from typing import TypeVar
 
 import pytest
 
 from conformance.pytest_plugin import check_capabilities
+
+T = TypeVar("T")
+
+
+def run_threads(count: int, work: Callable[[int], T]) -> list[T]:
+    """Runs ``work(i)`` on ``count`` threads at once; re-raises the first failure."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=count) as pool:
+        futures = [pool.submit(work, index) for index in range(count)]
+        return [future.result(timeout=120) for future in futures]
 
 
 class ConformanceSuite:

@@ -44,7 +44,6 @@ reason, rather than declaring a capability.
 
 from __future__ import annotations
 
-import concurrent.futures
 import copy
 import dataclasses
 import json
@@ -54,7 +53,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from conformance.suite import ConformanceSuite
+from conformance.suite import ConformanceSuite, run_threads
 from controlplane.interfaces.alerts import Alert, AlertChannel
 
 SEVERITIES = ("info", "warning", "critical")
@@ -127,13 +126,6 @@ def difference(got: list[Alert], expected: list[Alert]) -> str:
             ):
                 return f"alert {index}: {name} delivered as {value!r}, sent as {wanted!r}"
     return "the delivered alerts differ from those sent"
-
-
-def run_threads(count: int, work: Callable[[int], object]) -> list[object]:
-    """Runs ``work(i)`` on ``count`` threads at once; re-raises the first failure."""
-    with concurrent.futures.ThreadPoolExecutor(max_workers=count) as pool:
-        futures = [pool.submit(work, index) for index in range(count)]
-        return [future.result(timeout=120) for future in futures]
 
 
 class AlertChannelFixtures(ConformanceSuite):

@@ -26,7 +26,6 @@ correct store may lack.
 
 from __future__ import annotations
 
-import concurrent.futures
 import hashlib
 import random
 import threading
@@ -38,7 +37,7 @@ from typing import ClassVar
 import pytest
 
 from conformance.capabilities import requires
-from conformance.suite import ConformanceSuite
+from conformance.suite import ConformanceSuite, run_threads
 from controlplane.artifact_keys import blob_key
 from controlplane.interfaces.artifact_store import ArtifactStore, BlobNotFound
 
@@ -120,13 +119,6 @@ def assert_invisible(store: ArtifactStore, key: str) -> None:
     with pytest.raises(BlobNotFound):
         store.size(key)
     assert key not in set(store.list_keys())
-
-
-def run_threads(count: int, work: Callable[[int], object]) -> list[object]:
-    """Runs ``work(i)`` on ``count`` threads at once; re-raises the first failure."""
-    with concurrent.futures.ThreadPoolExecutor(max_workers=count) as pool:
-        futures = [pool.submit(work, index) for index in range(count)]
-        return [future.result(timeout=120) for future in futures]
 
 
 class ArtifactStoreFixtures(ConformanceSuite):

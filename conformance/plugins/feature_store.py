@@ -28,7 +28,6 @@ ASCII letters, digits, ``_`` and ``-``; a store refuses any other name with ``Va
 
 from __future__ import annotations
 
-import concurrent.futures
 import datetime
 import threading
 from collections.abc import Callable
@@ -38,7 +37,7 @@ import pyarrow as pa
 import pytest
 
 from conformance.capabilities import requires
-from conformance.suite import ConformanceSuite
+from conformance.suite import ConformanceSuite, run_threads
 from controlplane.interfaces.feature_store import FeatureStore
 
 UTC = datetime.UTC
@@ -111,13 +110,6 @@ def rows(table: pa.Table) -> list[dict[str, object]]:
 
 def sorted_rows(table: pa.Table) -> list[dict[str, object]]:
     return sorted(rows(table), key=repr)
-
-
-def run_threads(count: int, work: Callable[[int], T]) -> list[T]:
-    """Runs ``work(i)`` on ``count`` threads at once; re-raises the first failure."""
-    with concurrent.futures.ThreadPoolExecutor(max_workers=count) as pool:
-        futures = [pool.submit(work, index) for index in range(count)]
-        return [future.result(timeout=120) for future in futures]
 
 
 class FeatureStoreFixtures(ConformanceSuite):
