@@ -297,6 +297,29 @@ def _reason(value: str, *, required: bool = False) -> str:
     return check.string(value, "reason", maximum=registry_rules.MAX_REASON, required=required)
 
 
+async def _review(
+    unit: UnitOfWork, row: ModelVersion, action: rules.Action, decision: str, reason: str, name: str
+) -> tuple[int, list[Any]]:
+    """Checks that the caller may review ``row`` now (its state, not its author, once per
+    round) and records the review; returns the round and its earlier reviews."""
+    rules.check_action(action, row.state, name)
+    review_round = await store.current_round(unit.session, row.pk)
+    reviews = await store.round_reviews(unit.session, row.pk, review_round)
+    info = call_info.get()
+    rules.check_reviewer(row.author, info.principal, [r.principal for r in reviews], name)
+    store.add_review(
+        unit.session,
+        row.pk,
+        review_round,
+        info.principal,
+        decision,
+        reason,
+        info.request_id,
+        clock.now_us(),
+    )
+    return review_round, list(reviews)
+
+
 class GovernanceService(pb_grpc.GovernanceServiceServicer):
     def __init__(self, services: Services) -> None:
         self.db = services.db
@@ -397,24 +420,10 @@ class GovernanceService(pb_grpc.GovernanceServiceServicer):
         _, model_id, number = registry_rules.parse_version(request.name, "name")
         reason = _reason(request.reason)
         check.request_id(request.request_id)
-        info = call_info.get()
         async with self.db.write() as unit:
             row = await registry.get_version(unit.session, model_id, number, request.name)
-            rules.check_action(rules.Action.APPROVE, row.state, request.name)
-            review_round = await store.current_round(unit.session, row.pk)
-            reviews = await store.round_reviews(unit.session, row.pk, review_round)
-            rules.check_reviewer(
-                row.author, info.principal, [r.principal for r in reviews], request.name
-            )
-            store.add_review(
-                unit.session,
-                row.pk,
-                review_round,
-                info.principal,
-                store.APPROVE,
-                reason,
-                info.request_id,
-                clock.now_us(),
+            review_round, reviews = await _review(
+                unit, row, rules.Action.APPROVE, store.APPROVE, reason, request.name
             )
             approvals = 1 + sum(1 for r in reviews if r.decision == store.APPROVE)
             facts = await _facts(unit.session, row, approvals)
@@ -441,24 +450,10 @@ class GovernanceService(pb_grpc.GovernanceServiceServicer):
         _, model_id, number = registry_rules.parse_version(request.name, "name")
         reason = _reason(request.reason, required=True)
         check.request_id(request.request_id)
-        info = call_info.get()
         async with self.db.write() as unit:
             row = await registry.get_version(unit.session, model_id, number, request.name)
-            rules.check_action(rules.Action.REJECT, row.state, request.name)
-            review_round = await store.current_round(unit.session, row.pk)
-            reviews = await store.round_reviews(unit.session, row.pk, review_round)
-            rules.check_reviewer(
-                row.author, info.principal, [r.principal for r in reviews], request.name
-            )
-            store.add_review(
-                unit.session,
-                row.pk,
-                review_round,
-                info.principal,
-                store.REJECT,
-                reason,
-                info.request_id,
-                clock.now_us(),
+            review_round, _ = await _review(
+                unit, row, rules.Action.REJECT, store.REJECT, reason, request.name
             )
             self._move(unit, row, "reject", rules.REJECTED, reason, {"round": review_round})
             return await _result(unit, row)
