@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -38,6 +35,7 @@ from controlplane.interfaces.alerts import Alert, AlertChannel
 from controlplane.plugin_loader import PluginStatus, load_plugins
 from controlplane.registry import Kind, Registry
 from controlplane.server.logs import JsonFormatter
+from tests.author_suite import run_author_tests
 
 Factory = Callable[[], AlertChannel]
 
@@ -651,17 +649,7 @@ def test_the_suite_passes_a_correct_channel_fails_a_lossy_one_and_explains_fixtu
     tmp_path: Path,
 ) -> None:
     # Run from a directory outside the repository, as a plugin author's checkout would be.
-    (tmp_path / "test_author.py").write_text(_AUTHOR_TESTS)
-    (tmp_path / "pytest.ini").write_text("[pytest]\n")
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", "--strict-markers"],
-        cwd=tmp_path,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_author_tests(tmp_path, _AUTHOR_TESTS, ["-v"])
     out = done.stdout
     lines = out.splitlines()
 

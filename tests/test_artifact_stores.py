@@ -21,6 +21,7 @@ from controlplane.hookspecs import hookimpl
 from controlplane.interfaces.artifact_store import ArtifactStore
 from controlplane.plugin_loader import PluginStatus, load_plugins
 from controlplane.registry import Kind, Registry
+from tests.author_suite import run_author_tests
 
 ALL_CAPABILITIES = frozenset({"persistent", "large_blobs", "seekable_reads"})
 
@@ -395,27 +396,11 @@ def test_suite_skips_by_declared_capability_and_explains_missing_fixtures(
     tmp_path: Path, autoload: str, options: list[str]
 ) -> None:
     # Run from a directory outside the repository, as a plugin author's checkout would be.
-    (tmp_path / "test_author.py").write_text(_AUTHOR_TESTS)
-    (tmp_path / "pytest.ini").write_text("[pytest]\n")
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    if autoload:
-        environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = autoload
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-rA",
-            "-p",
-            "no:cacheprovider",
-            "--strict-markers",
-            *options,
-        ],
-        cwd=tmp_path,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    done = run_author_tests(
+        tmp_path,
+        _AUTHOR_TESTS,
+        ["-rA", *options],
+        environ={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": autoload} if autoload else None,
     )
     out = done.stdout
     skipped = "plugin does not declare capability"

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator, Set
@@ -22,6 +20,7 @@ from controlplane.hookspecs import hookimpl
 from controlplane.interfaces.executor import Executor, TaskSpec, TaskState, TaskStatus
 from controlplane.plugin_loader import PluginStatus, load_plugins
 from controlplane.registry import Kind, Registry
+from tests.author_suite import run_author_tests
 
 MiB = 1024 * 1024
 TASKS = "conformance.plugins.executor_tasks"
@@ -504,17 +503,7 @@ def test_suite_skips_undeclared_capabilities_and_explains_a_missing_executor(
     tmp_path: Path,
 ) -> None:
     # Run from a directory outside the repository, as a plugin author's checkout would be.
-    (tmp_path / "test_author.py").write_text(_AUTHOR_TESTS)
-    (tmp_path / "pytest.ini").write_text("[pytest]\n")
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-rA", "-p", "no:cacheprovider", "--strict-markers"],
-        cwd=tmp_path,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_author_tests(tmp_path, _AUTHOR_TESTS, ["-rA"], timeout=120)
     out = done.stdout
     skipped = "plugin does not declare capability"
     assert out.count(f"{skipped} memory_limits") == 2, out
