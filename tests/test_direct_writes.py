@@ -241,3 +241,93 @@ async def test_a_write_through_first_with_returning_also_needs_an_audit_record(
         async with db.direct_write() as unit:
             assert unit.first(insert_returning, **_experiment("r")) is not None
     assert await _experiments(db) == []
+
+
+async def _insert_direct(db: Database, experiment_id: str) -> None:
+    with tenant_scope("a"):
+        async with db.direct_write() as unit:
+            unit.execute_many(_INSERT_EXPERIMENT, [_experiment(experiment_id)])
+            unit.audit(f"tenants/a/experiments/{experiment_id}")
+
+
+async def test_a_session_write_queues_behind_a_direct_write_holding_the_writer(
+    db: Database,
+) -> None:
+    """The other direction: both paths take the writer's lock, so a session write started
+    while a direct unit is open waits for it instead of meeting SQLite's lock."""
+    release = asyncio.Event()
+
+    async def direct_write() -> None:
+        with tenant_scope("a"):
+            async with db.direct_write() as unit:
+                unit.execute_many(_INSERT_EXPERIMENT, [_experiment("d")])
+                unit.audit("tenants/a/experiments/d")
+                await release.wait()
+
+    async def session_write() -> None:
+        with tenant_scope("a"):
+            async with db.write() as unit:
+                unit.session.add(
+                    Experiment(tenant_id="a", experiment_id="s", create_time=0, update_time=0)
+                )
+                unit.audit("tenants/a/experiments/s")
+
+    direct_task = asyncio.create_task(direct_write())
+    await asyncio.sleep(0.01)
+    session_task = asyncio.create_task(session_write())
+    await asyncio.sleep(0.05)
+    assert not session_task.done()
+    release.set()
+    await asyncio.gather(direct_task, session_task)
+    assert await _experiments(db) == [("a", "d"), ("a", "s")]
+
+
+async def test_direct_writes_go_on_after_the_writer_engine_is_disposed(db: Database) -> None:
+    """Disposing the engine closes the shared connection; the next write opens it again, with
+    the writer's settings (foreign keys on)."""
+    await _insert_direct(db, "before")
+    await db.writer.dispose()
+    await _insert_direct(db, "after")
+    async with db.writer_turn(), db.writer.connect() as connection:
+        assert (await connection.exec_driver_sql("PRAGMA foreign_keys")).scalar() == 1
+    assert await _experiments(db) == [("a", "after"), ("a", "before")]
+
+
+async def test_commits_leave_checkpoints_to_the_checkpointer(tmp_path: Path) -> None:
+    """The writer's automatic checkpoint is pushed far out, so commits do not stall on one;
+    ``Database.checkpoint`` copies the WAL into the database file instead."""
+    path = tmp_path / "wal.db"
+    database = Database(f"sqlite:///{path}")
+    try:
+        await migrate.upgrade(database)
+        with tenant_scope("a"):
+            async with database.write() as unit:
+                unit.session.add(Tenant(id="a", create_time=0, update_time=0))
+                unit.audit("tenants")
+        first = await database.checkpoint()
+        assert first[0] > 0 and first[1] == first[0]  # no reader: everything copied
+        # SQLite's default would checkpoint inline every 1000 pages; 1,500 commits of a
+        # few pages each pass that several times over, and none of them checkpoints.
+        for number in range(1500):
+            await _insert_direct(database, f"e{number}")
+        wal_pages, checkpointed = await database.checkpoint()
+        assert wal_pages > 3000
+        assert checkpointed == wal_pages
+        with tenant_scope("a"):
+            async with database.read() as session:
+                count = len((await session.scalars(select(Experiment.pk))).all())
+        assert count == 1500
+    finally:
+        await database.dispose()
+    # The last connection to close checkpoints the rest and removes the WAL.
+    assert not path.with_name("wal.db-wal").exists()
+
+
+async def test_a_checkpoint_on_postgresql_does_nothing() -> None:
+    name, url = await _create_pg_database()
+    database = Database(url)
+    try:
+        assert await database.checkpoint() == (0, 0)
+    finally:
+        await database.dispose()
+        await _drop_pg_database(name)

@@ -26,6 +26,7 @@ from controlplane.server.interceptors import (
     TelemetryInterceptor,
 )
 from controlplane.server.methods import services
+from controlplane.server.registration import add_service
 from controlplane.services.artifacts import ArtifactService, BlobStore
 from controlplane.services.audit import AuditService
 from controlplane.services.base import Services
@@ -160,25 +161,31 @@ async def start(settings: Settings, plugins: LoadedPlugins | None = None) -> Run
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ],
     )
-    tenant_service_pb2_grpc.add_TenantServiceServicer_to_server(TenantService(shared), server)
-    metadata_service_pb2_grpc.add_MetadataServiceServicer_to_server(MetadataService(shared), server)
-    experiment_service_pb2_grpc.add_ExperimentServiceServicer_to_server(
-        ExperimentService(shared), server
-    )
-    artifact_service_pb2_grpc.add_ArtifactServiceServicer_to_server(ArtifactService(shared), server)
-    plugin_service_pb2_grpc.add_PluginServiceServicer_to_server(PluginService(shared), server)
-    registry_service_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryService(shared), server)
-    model_card_service_pb2_grpc.add_ModelCardServiceServicer_to_server(
-        ModelCardService(shared), server
-    )
-    audit_service_pb2_grpc.add_AuditServiceServicer_to_server(AuditService(shared), server)
-    governance_service_pb2_grpc.add_GovernanceServiceServicer_to_server(
-        GovernanceService(shared), server
-    )
+    for add_to_server, servicer in (
+        (tenant_service_pb2_grpc.add_TenantServiceServicer_to_server, TenantService(shared)),
+        (metadata_service_pb2_grpc.add_MetadataServiceServicer_to_server, MetadataService(shared)),
+        (
+            experiment_service_pb2_grpc.add_ExperimentServiceServicer_to_server,
+            ExperimentService(shared),
+        ),
+        (artifact_service_pb2_grpc.add_ArtifactServiceServicer_to_server, ArtifactService(shared)),
+        (plugin_service_pb2_grpc.add_PluginServiceServicer_to_server, PluginService(shared)),
+        (registry_service_pb2_grpc.add_RegistryServiceServicer_to_server, RegistryService(shared)),
+        (
+            model_card_service_pb2_grpc.add_ModelCardServiceServicer_to_server,
+            ModelCardService(shared),
+        ),
+        (audit_service_pb2_grpc.add_AuditServiceServicer_to_server, AuditService(shared)),
+        (
+            governance_service_pb2_grpc.add_GovernanceServiceServicer_to_server,
+            GovernanceService(shared),
+        ),
+    ):
+        add_service(server, add_to_server, servicer)
 
     # grpc_health-stubs has no health.aio (the asyncio servicer); it exists at runtime.
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    add_service(server, health_pb2_grpc.add_HealthServicer_to_server, health_servicer)
     names = [svc.full_name for svc in services()]
     for name in ["", *names]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

@@ -1,12 +1,14 @@
 """Engines, transactions and the unit of work.
 
 SQLite (the embedded default) runs in WAL mode with one writer connection: writes queue in
-process instead of failing with "database is locked", and readers never wait for the writer.
+process (on ``SharedWriter.lock``) instead of failing with "database is locked", and readers
+never wait for the writer.
 PostgreSQL uses one pooled engine for both.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,7 +29,7 @@ from sqlalchemy.orm import ORMExecuteState, Session
 from controlplane.errors import Conflict
 from controlplane.store.audit import AUDIT_INSERT, audit_row
 from controlplane.store.direct import DirectUnit
-from controlplane.store.inline_sqlite import InlineConnection, inline_connector
+from controlplane.store.inline_sqlite import SQLITE_PRAGMAS, SharedWriter
 from controlplane.store.models import Versioned
 from controlplane.store.tenancy import scope_setting
 
@@ -52,10 +54,8 @@ def _sqlite_setup(engine: Engine, *, writer: bool) -> None:
         # Hand transaction control to the "begin" hook below (pysqlite's own is unreliable).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(pragma)
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -145,13 +145,15 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = normalize_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
+        self._shared_writer: SharedWriter | None = None
         if self.is_sqlite:
+            self._shared_writer = SharedWriter(make_url(self.url).database or ":memory:")
             self.writer = create_async_engine(
                 self.url,
                 echo=echo,
                 pool_size=1,
                 max_overflow=0,
-                async_creator=inline_connector(make_url(self.url).database or ":memory:"),
+                async_creator=self._shared_writer.connector(),
             )
             self.reader = create_async_engine(self.url, echo=echo, pool_size=8, max_overflow=8)
             _sqlite_setup(self.writer.sync_engine, writer=True)
@@ -183,10 +185,20 @@ class Database:
             await session.execute(_SET_TENANT, {"tenant": scope_setting()})
 
     @asynccontextmanager
+    async def writer_turn(self) -> AsyncIterator[None]:
+        """Holds the embedded store's writer for one transaction (no-op on PostgreSQL, whose
+        writers run concurrently). Anything using ``writer`` directly on SQLite takes it."""
+        if self._shared_writer is None:
+            yield
+            return
+        async with self._shared_writer.lock:
+            yield
+
+    @asynccontextmanager
     async def write(self) -> AsyncIterator[UnitOfWork]:
         """A write transaction; commits on success, rolls back on any exception. A unique
         constraint violation (two writers racing) becomes ABORTED so the caller can retry."""
-        async with self._write_sessions() as session:
+        async with self.writer_turn(), self._write_sessions() as session:
             unit = UnitOfWork(session)
             try:
                 async with session.begin():
@@ -210,13 +222,10 @@ class Database:
         """A write transaction of prepared statements run straight on the embedded store's
         writer connection (``controlplane.store.direct``): the hot path's alternative to
         ``write``, with the same guarantees. Commits on success, rolls back on any exception."""
-        if not self.is_sqlite:
+        if self._shared_writer is None:
             raise RuntimeError("direct writes exist only on the embedded SQLite store")
-        async with self.writer.connect() as connection:
-            raw = (await connection.get_raw_connection()).driver_connection
-            if not isinstance(raw, InlineConnection):
-                raise RuntimeError("the SQLite writer is not an inline connection")
-            database = raw.sqlite
+        async with self._shared_writer.lock:
+            database = self._shared_writer.connection()
             unit = DirectUnit(database)
             # Same locking as the writer engine's "begin" hook: take the write lock up front.
             database.execute("BEGIN IMMEDIATE")
@@ -231,12 +240,20 @@ class Database:
                     _raise_conflict_if_unique(exc)
                 raise
 
+    async def checkpoint(self) -> tuple[int, int]:
+        """Copies the embedded store's WAL into its database file, on a worker thread, never
+        waiting for or blocking a writer or reader (see ``SharedWriter.checkpoint``); returns
+        (pages in the WAL, pages checkpointed), (0, 0) on PostgreSQL."""
+        if self._shared_writer is None:
+            return 0, 0
+        return await asyncio.to_thread(self._shared_writer.checkpoint)
+
     async def analyze(self) -> None:
         """Refreshes SQLite's planner statistics (PostgreSQL's autovacuum does this itself).
         Without them SQLite plans a filtered search over 100k runs ten times slower."""
         if not self.is_sqlite:
             return
-        async with self.writer.begin() as connection:
+        async with self.writer_turn(), self.writer.begin() as connection:
             # Sample at most ~1000 rows per index: milliseconds, whatever the table size.
             await connection.exec_driver_sql("PRAGMA analysis_limit=1000")
             await connection.exec_driver_sql("ANALYZE")
@@ -247,3 +264,5 @@ class Database:
     async def dispose(self) -> None:
         for engine in self.engines:
             await engine.dispose()
+        if self._shared_writer is not None:
+            self._shared_writer.close_checkpointer()

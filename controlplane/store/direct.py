@@ -11,7 +11,7 @@ The rules of ``Database.write`` hold here too, enforced in this module:
 * tenancy: every statement on a tenant-owned table must take the bind parameter ``tenant_id``,
   and the unit always binds it to the current tenant (a caller cannot pass another);
 * audit: a unit that executed a write must record an audit event, or it does not commit;
-* one writer: the unit holds the writer engine's only connection, so it queues behind any
+* one writer: the unit holds the writer (its connection and lock), so it queues behind any
   open write transaction instead of failing with "database is locked".
 """
 

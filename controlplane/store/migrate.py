@@ -49,12 +49,12 @@ def _current(connection: Connection) -> tuple[str | None, bool]:
 
 
 async def current_revision(db: Database) -> tuple[str | None, bool]:
-    async with db.writer.connect() as connection:
+    async with db.writer_turn(), db.writer.connect() as connection:
         return await connection.run_sync(_current)
 
 
 async def upgrade(db: Database, revision: str = "head") -> None:
-    async with db.writer.begin() as connection:
+    async with db.writer_turn(), db.writer.begin() as connection:
         await connection.run_sync(lambda sync: command.upgrade(_config(sync), revision))
 
 
@@ -99,5 +99,5 @@ def _diff(connection: Connection) -> list[Any]:
 async def model_migration_diff(db: Database) -> list[Any]:
     """Differences between the models and a migrated database (``alembic check``); empty
     when they agree."""
-    async with db.writer.connect() as connection:
+    async with db.writer_turn(), db.writer.connect() as connection:
         return await connection.run_sync(_diff)
