@@ -8,7 +8,7 @@ import logging
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import pytest
@@ -18,9 +18,12 @@ from grpc_status import rpc_status
 
 from controlplane import errors
 from controlplane.config import Settings
+from controlplane.server import app
 from controlplane.server.app import RunningServer, start
 from controlplane.server.errors import INTERNAL_MESSAGE, to_status
 from controlplane.server.interceptors import ErrorInterceptor
+from controlplane.server.registration import add_service
+from controlplane.store.db import Database
 from controlplane.v1 import tenant_service_pb2 as tn
 from controlplane.v1 import tenant_service_pb2_grpc as tn_grpc
 
@@ -288,6 +291,60 @@ async def test_second_start_on_the_same_store_creates_no_new_admin(tmp_path: Pat
         assert settings.admin_key_path.read_text() == key
     finally:
         await second.stop(0)
+
+
+async def test_the_embedded_store_is_checkpointed_while_the_server_runs_and_not_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commits leave WAL checkpoints to the server's upkeep (controlplane.store.inline_sqlite),
+    so the server must run them, and stop running them when it stops."""
+    monkeypatch.setattr(app, "CHECKPOINT_EVERY_SECONDS", 0.02)
+    calls: list[tuple[int, int]] = []
+    checkpoint = Database.checkpoint
+
+    async def counted(db: Database) -> tuple[int, int]:
+        result = await checkpoint(db)
+        calls.append(result)
+        return result
+
+    monkeypatch.setattr(Database, "checkpoint", counted)
+    running = await start(Settings(listen="127.0.0.1:0", data_dir=tmp_path))
+    try:
+        for _ in range(200):
+            if len(calls) >= 3:
+                break
+            await asyncio.sleep(0.02)
+        assert len(calls) >= 3
+    finally:
+        await running.stop(0)
+    after_stop = len(calls)
+    await asyncio.sleep(0.1)
+    assert len(calls) == after_stop
+
+
+async def test_services_are_served_as_generic_handlers_only() -> None:
+    """grpc.aio waits on one pending call per pre-registered method for every incoming RPC;
+    ``add_service`` registers a service's generic handler and nothing per method."""
+
+    class Recording:
+        def __init__(self) -> None:
+            self.generic: list[object] = []
+            self.registered: list[str] = []
+
+        def add_generic_rpc_handlers(self, handlers: Any) -> None:
+            self.generic.extend(handlers)
+
+        def add_registered_method_handlers(self, service: str, handlers: Any) -> None:
+            self.registered.append(service)
+
+    recording = Recording()
+    add_service(
+        cast(grpc.aio.Server, recording),
+        tn_grpc.add_TenantServiceServicer_to_server,
+        tn_grpc.TenantServiceServicer(),
+    )
+    assert len(recording.generic) == 1
+    assert recording.registered == []
 
 
 @pytest.fixture(scope="session")

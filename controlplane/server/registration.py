@@ -22,11 +22,13 @@ class GenericOnly:
     def __init__(self, server: grpc.aio.Server) -> None:
         self._server = server
 
-    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+    def add_generic_rpc_handlers(
+        self, handlers: Sequence[grpc.GenericRpcHandler[Any, Any]]
+    ) -> None:
         self._server.add_generic_rpc_handlers(handlers)
 
     def add_registered_method_handlers(
-        self, service_name: str, method_handlers: dict[str, grpc.RpcMethodHandler]
+        self, service_name: str, method_handlers: dict[str, grpc.RpcMethodHandler[Any, Any]]
     ) -> None:
         """Skipped: the generic handler added beside it serves the same methods."""
 
