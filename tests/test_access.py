@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import grpc
 import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from controlplane.auth.roles import ROLE_PERMISSIONS
+from controlplane.auth.authorizer import Authorizer
+from controlplane.auth.roles import PLATFORM_TENANT, ROLE_PERMISSIONS
 from controlplane.server.methods import method_table
+from controlplane.store.db import Database
 from controlplane.v1 import artifact_service_pb2 as ar
 from controlplane.v1 import experiment_service_pb2 as ex
 from controlplane.v1 import metadata_service_pb2 as md
@@ -448,3 +452,23 @@ async def test_platform_admin_deletes_an_empty_tenant_but_not_one_with_data(
         await admin.call(admin.tenants.DeleteTenant, tn.DeleteTenantRequest(name=world.name))
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     await admin.call(admin.tenants.GetTenant, tn.GetTenantRequest(name=world.name))
+
+
+async def test_platform_admin_decisions_follow_grants_at_once(tmp_path: Path) -> None:
+    """The authorizer caches whether a principal is a platform administrator (asked on every
+    cross-tenant call); a grant, a revoke or a deleted principal changes the answer at once."""
+    db = Database(f"sqlite:///{tmp_path / 'authz.db'}")
+    try:
+        authorizer = Authorizer(db)
+        principal = "tenants/platform/principals/ops"
+        assert not authorizer.is_platform_admin(principal)
+        authorizer.grant(principal, PLATFORM_TENANT, tn.ROLE_PLATFORM_ADMIN)
+        assert authorizer.is_platform_admin(principal)
+        authorizer.revoke(principal, PLATFORM_TENANT, tn.ROLE_PLATFORM_ADMIN)
+        assert not authorizer.is_platform_admin(principal)
+        authorizer.grant(principal, PLATFORM_TENANT, tn.ROLE_PLATFORM_ADMIN)
+        assert authorizer.is_platform_admin(principal)
+        authorizer.forget_principal(principal)
+        assert not authorizer.is_platform_admin(principal)
+    finally:
+        await db.dispose()

@@ -33,6 +33,9 @@ def _role_subject(role: int) -> str:
     return f"role:{role_name(role)}"
 
 
+_PLATFORM_ADMIN = _role_subject(tenant_pb.ROLE_PLATFORM_ADMIN)
+
+
 def binding_domain(tenant_id: str, role: int) -> str:
     """A platform-admin binding in the platform tenant applies to every tenant."""
     if role == tenant_pb.ROLE_PLATFORM_ADMIN and tenant_id == PLATFORM_TENANT:
@@ -123,9 +126,15 @@ class Authorizer:
         return sorted(role for role in ROLE_PERMISSIONS if _role_subject(role) in names)
 
     def is_platform_admin(self, principal: str) -> bool:
-        return _role_subject(
-            tenant_pb.ROLE_PLATFORM_ADMIN
-        ) in self._enforcer.get_roles_for_user_in_domain(principal, ANY_TENANT)
+        # Cached beside the permission decisions (asked on every call across tenants).
+        key = (principal, ANY_TENANT, _PLATFORM_ADMIN)
+        decision = self._cache.get(key)
+        if decision is None:
+            decision = _PLATFORM_ADMIN in self._enforcer.get_roles_for_user_in_domain(
+                principal, ANY_TENANT
+            )
+            self._cache[key] = decision
+        return decision
 
     def grant(self, principal: str, tenant: str, role: int) -> None:
         self._enforcer.add_grouping_policy(
