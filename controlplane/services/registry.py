@@ -38,7 +38,7 @@ def model_proto(
     )
 
 
-def version_proto(row: ModelVersion, data: store.VersionData) -> pb.ModelVersion:
+def version_proto(row: ModelVersion | store.VersionRow, data: store.VersionData) -> pb.ModelVersion:
     message = pb.ModelVersion(
         name=store.version_name(row.tenant_id, row.model_id, row.number),
         version=row.number,
@@ -68,7 +68,7 @@ def version_proto(row: ModelVersion, data: store.VersionData) -> pb.ModelVersion
     return message
 
 
-def alias_proto(row: ModelAlias, model_id: str, number: int) -> pb.ModelAlias:
+def alias_proto(row: ModelAlias | store.AliasRow, model_id: str, number: int) -> pb.ModelAlias:
     return pb.ModelAlias(
         name=store.alias_name(row.tenant_id, model_id, row.alias),
         version=store.version_name(row.tenant_id, model_id, number),
@@ -93,7 +93,7 @@ def change_proto(row: ModelAliasChange, model_id: str) -> pb.ModelAliasChange:
 
 
 def created_version_proto(
-    row: ModelVersion,
+    row: ModelVersion | store.VersionRow,
     request: pb.CreateModelVersionRequest,
     data: rules.NewVersion,
     files: list[tuple[str, int, str]],
@@ -314,17 +314,17 @@ class RegistryService(pb_grpc.RegistryServiceServicer):
             model = await store.get_model(unit.session, model_id, request.parent)
             await store.check_references(unit.session, data)
             files = await store.resolve_files(unit.session, data.files)
-            row = await store.create_version(unit.session, model, data, files, author)
-            result = created_version_proto(row, request, data, files)
+            version = await store.create_version(unit.session, model, data, files, author)
+            result = created_version_proto(version, request, data, files)
             unit.audit(result.name, **version_audit(result))
             for alias in aliases:
                 alias_name = f"{request.parent}/aliases/{alias}"
-                alias_row, previous = await store.set_alias(
-                    unit.session, model, alias, "", row, author, alias_name
+                moved, previous = await store.set_alias(
+                    unit.session, model, alias, "", version, author, alias_name
                 )
                 store.record_alias_change(
-                    unit.session, model.pk, alias, previous, row.number, author,
-                    REGISTERED_REASON, change_request_id, alias_row.update_time,
+                    unit.session, model.pk, alias, previous, version.number, author,
+                    REGISTERED_REASON, change_request_id, moved.update_time,
                 )  # fmt: skip
                 unit.audit(alias_name, **alias_audit(result.name, previous, REGISTERED_REASON))
             result.aliases.extend(aliases)
@@ -452,7 +452,7 @@ class RegistryService(pb_grpc.RegistryServiceServicer):
             )
             model = await store.get_model(unit.session, model_id, model_name)
             target = await store.get_version(unit.session, model_id, number, patch.version)
-            row, previous = await store.set_alias(
+            moved, previous = await store.set_alias(
                 unit.session, model, alias, patch.etag, target, info.principal, patch.name
             )
             store.record_alias_change(
@@ -464,10 +464,10 @@ class RegistryService(pb_grpc.RegistryServiceServicer):
                 info.principal,
                 reason,
                 change_request_id,
-                row.update_time,
+                moved.update_time,
             )
             unit.audit(patch.name, **alias_audit(patch.version, previous, reason))
-            result = alias_proto(row, model_id, number)
+            result = alias_proto(moved, model_id, number)
         return result
 
     async def GetModelAlias(

@@ -166,6 +166,45 @@ class VersionData:
     aliases: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class VersionRow:
+    """A model_versions row a direct write inserted: the columns of ``ModelVersion`` without an
+    ORM instance (whose construction costs more than the insert on the hot path)."""
+
+    pk: int
+    tenant_id: str
+    model_pk: int
+    model_id: str
+    number: int
+    description: str
+    state: int
+    author: str
+    source_run: str
+    training_dataset: str
+    code_version: str
+    framework: str
+    features: list[str]
+    signature: dict[str, Any]
+    runtime: dict[str, Any]
+    version: int
+    create_time: int
+    update_time: int
+
+
+@dataclass(frozen=True, slots=True)
+class AliasRow:
+    """A model_aliases row as a direct write left it (see ``VersionRow``)."""
+
+    tenant_id: str
+    model_pk: int
+    alias: str
+    version_pk: int
+    update_principal: str
+    version: int
+    create_time: int
+    update_time: int
+
+
 async def get_version(session: AsyncSession, model_id: str, number: int, name: str) -> ModelVersion:
     row = await session.scalar(
         select(ModelVersion).where(ModelVersion.model_id == model_id, ModelVersion.number == number)
@@ -515,10 +554,14 @@ def _table(model: type[Any]) -> Table:
     return cast(Table, model.__table__)
 
 
-def _insert(model: type[Any]) -> Prepared:
-    """An INSERT of every column but the surrogate ``pk``: a row dict must name them all."""
+def _insert(model: type[Any], *, returning_pk: bool = False) -> Prepared:
+    """An INSERT of every column but the surrogate ``pk``: a row dict must name them all. With
+    ``returning_pk``, run it with ``DirectUnit.first`` for the new row's pk."""
     columns = [c.name for c in _table(model).columns if c.name != "pk"]
-    return Prepared(_table(model).insert().values({c: bindparam(c) for c in columns}))
+    statement = _table(model).insert().values({c: bindparam(c) for c in columns})
+    if returning_pk:
+        statement = statement.returning(_table(model).c.pk)
+    return Prepared(statement)
 
 
 _TENANT: BindParameter[str] = bindparam(TENANT_PARAM)
@@ -556,14 +599,7 @@ _ARTIFACT_GET = Prepared(
     .where(MetadataArtifact.tenant_id == _TENANT)
     .where(MetadataArtifact.artifact_id == bindparam("artifact_id"))
 )
-_VERSION_INSERT = _insert(ModelVersion)
-_VERSION_PK = Prepared(
-    select(ModelVersion.pk)
-    .where(ModelVersion.tenant_id == _TENANT)
-    .where(
-        ModelVersion.model_pk == bindparam("model_pk"), ModelVersion.number == bindparam("number")
-    )
-)
+_VERSION_INSERT = _insert(ModelVersion, returning_pk=True)
 _FILE_INSERT = _insert(ModelVersionFile)
 _TAG_INSERT = _insert(ModelVersionTag)
 _METRIC_INSERT = _insert(ModelVersionMetric)
@@ -608,7 +644,7 @@ _ALIAS_CHANGE_INSERT = _insert(ModelAliasChange)
 
 def create_version_direct(
     direct: DirectUnit, model_id: str, model_name: str, data: rules.NewVersion, author: str
-) -> tuple[ModelVersion, list[tuple[str, int, str]]]:
+) -> tuple[VersionRow, list[tuple[str, int, str]]]:
     """``get_model`` + ``check_references`` + ``resolve_files`` + ``create_version`` on a
     direct write; returns the new version (a row not bound to any session) and its files. The
     unit holds SQLite's write lock, so the model's next number is this transaction's."""
@@ -645,10 +681,9 @@ def create_version_direct(
         ],
     )
     values = version_values(model_pk, model_id, number, data, author, now)
-    direct.execute_many(_VERSION_INSERT, [values])
-    inserted = direct.first(_VERSION_PK, model_pk=model_pk, number=number)
+    inserted = direct.first(_VERSION_INSERT, **values)
     if inserted is None:
-        raise RuntimeError(f"model version {number} of {model_name} vanished on insert")
+        raise RuntimeError(f"inserting version {number} of {model_name} returned no row")
     pk = int(inserted[0])
     files_rows, tag_rows, metric_rows = version_child_rows(pk, data, files)
     direct.execute_many(_FILE_INSERT, files_rows)
@@ -656,7 +691,7 @@ def create_version_direct(
         direct.execute_many(_TAG_INSERT, tag_rows)
     if metric_rows:
         direct.execute_many(_METRIC_INSERT, metric_rows)
-    return ModelVersion(pk=pk, tenant_id=current_tenant(), **values), files
+    return VersionRow(pk=pk, tenant_id=current_tenant(), **values), files
 
 
 def set_alias_direct(
@@ -669,7 +704,7 @@ def set_alias_direct(
     target_name: str,
     principal: str,
     name: str,
-) -> tuple[int, ModelAlias, int | None]:
+) -> tuple[int, AliasRow, int | None]:
     """``get_model`` + ``get_version`` + ``set_alias`` on a direct write, in one query and one
     write; returns the model's pk, the alias (a row not bound to any session) and the number
     it pointed at before (None when created)."""
@@ -681,7 +716,7 @@ def set_alias_direct(
         raise NotFound.resource(target_name)
     rules.check_alias_etag(etag, alias_version, name)
     now = clock.now_us()
-    row = ModelAlias(
+    row = AliasRow(
         tenant_id=current_tenant(),
         model_pk=model_pk,
         alias=alias,
