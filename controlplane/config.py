@@ -35,6 +35,8 @@ class Settings:
     # fsspec URL, as that plugin expects; empty: DATA_DIR/artifacts).
     artifact_store: str = "local"
     artifact_root: str = ""
+    # "auto" (uvloop when installed), "uvloop" or "asyncio": see controlplane.server.event_loop.
+    event_loop: str = "auto"
 
     def resolved_data_dir(self) -> Path:
         return self.data_dir or default_data_dir()

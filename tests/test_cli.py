@@ -355,6 +355,76 @@ def test_server_subprocess_prints_key_serves_and_stops_on_sigterm(
                 stream.close()
 
 
+@pytest.mark.parametrize(
+    ("flags", "env", "expected"),
+    [
+        ([], {}, "uvloop"),
+        (["--event-loop", "asyncio"], {}, "asyncio"),
+        ([], {"CONTROLPLANE_EVENT_LOOP": "asyncio"}, "asyncio"),
+    ],
+)
+def test_server_runs_on_uvloop_unless_told_otherwise(
+    tmp_path: Path, flags: list[str], env: dict[str, str], expected: str
+) -> None:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "controlplane.cli",
+            "server",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            str(tmp_path),
+            "--log-format",
+            "json",
+            "--log-level",
+            "info",
+            *flags,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=_subprocess_env(**env),
+    )
+    lines: queue.Queue[str | None] = queue.Queue()
+    threading.Thread(target=_lines, args=(process.stderr, lines), daemon=True).start()
+    try:
+        serving = None
+        while serving is None:
+            line = lines.get(timeout=60)
+            if line is None:
+                pytest.fail(f"server exited {process.wait()} before serving")
+            record = json.loads(line)
+            if record.get("message") == "serving":
+                serving = record
+        assert serving["event_loop"] == expected
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if process.stderr:
+            process.stderr.close()
+
+
+def test_server_refuses_an_unknown_event_loop(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "controlplane.cli", "server", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=_subprocess_env(CONTROLPLANE_EVENT_LOOP="trio"),
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "event loop must be one of auto, uvloop, asyncio, not 'trio'" in result.stderr
+    assert not (tmp_path / "controlplane.db").exists()
+
+
 def test_db_upgrade_then_current_shows_head(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'nested' / 'x.db'}"
 

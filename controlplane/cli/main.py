@@ -169,6 +169,13 @@ def _add_server(subparsers: Any) -> None:
         help="OpenTelemetry exporter (" + _env_help("TELEMETRY", "none") + ")",
     )
     parser.add_argument(
+        "--event-loop",
+        choices=["auto", "uvloop", "asyncio"],
+        help="asyncio event loop; auto: uvloop when installed ("
+        + _env_help("EVENT_LOOP", "auto")
+        + ")",
+    )
+    parser.add_argument(
         "--grace-seconds",
         type=float,
         metavar="SECONDS",

@@ -57,6 +57,8 @@ def server_settings(args: argparse.Namespace) -> Settings:
         artifact_store=setting(args.artifact_store, "ARTIFACT_STORE", defaults.artifact_store)
         or defaults.artifact_store,
         artifact_root=setting(args.artifact_root, "ARTIFACT_ROOT", "") or "",
+        event_loop=setting(args.event_loop, "EVENT_LOOP", defaults.event_loop)
+        or defaults.event_loop,
     )
 
 
@@ -83,7 +85,12 @@ def server(args: argparse.Namespace) -> int:
         return _error(str(error), 2)
 
     from controlplane.server import allocator, logs, telemetry
+    from controlplane.server.event_loop import loop_factory
 
+    try:
+        new_loop = loop_factory(settings.event_loop)
+    except ValueError as error:
+        return _error(str(error), 2)
     allocator.tune()
     logs.configure(settings.log_format, settings.log_level)
     telemetry.configure(settings.telemetry)
@@ -92,7 +99,8 @@ def server(args: argparse.Namespace) -> int:
     from controlplane.store.migrate import SchemaError
 
     try:
-        asyncio.run(serve(settings))
+        with asyncio.Runner(loop_factory=new_loop) as runner:
+            runner.run(serve(settings))
     except SchemaError as error:
         return _error(str(error), 2)
     except KeyboardInterrupt:  # before the signal handlers were installed

@@ -21,6 +21,7 @@ from controlplane.config import Settings
 from controlplane.plugin_loader import LoadedPlugins, load_plugins
 from controlplane.registry import Kind
 from controlplane.server import bootstrap
+from controlplane.server.event_loop import loop_name
 from controlplane.server.interceptors import (
     AccessInterceptor,
     ErrorInterceptor,
@@ -233,6 +234,7 @@ async def start(settings: Settings, plugins: LoadedPlugins | None = None) -> Run
             "port": port,
             "tls": credentials is not None,
             "database": db.url.split("://", 1)[0],
+            "event_loop": loop_name(asyncio.get_running_loop()),
         },
     )
     return RunningServer(server, port, shared, health_servicer, admin_key, maintenance)
@@ -241,6 +243,12 @@ async def start(settings: Settings, plugins: LoadedPlugins | None = None) -> Run
 async def serve(settings: Settings) -> None:
     """Runs until SIGTERM or SIGINT, then drains: health turns NOT_SERVING, in-flight calls
     get ``grace_seconds`` to finish, then connections close."""
+    # Handlers first: a signal that arrives while the server starts (or right after its
+    # listening line) stops it gracefully instead of killing it with the default action.
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
     running = await start(settings)
     if running.admin_key:
         print(
@@ -252,10 +260,6 @@ async def serve(settings: Settings) -> None:
     print(
         f"controlplane listening on {settings.listen.rsplit(':', 1)[0]}:{running.port}", flush=True
     )
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping.set)
     await stopping.wait()
     log.info("shutting down", extra={"grace_seconds": settings.grace_seconds})
     await running.stop(settings.grace_seconds)
