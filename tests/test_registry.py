@@ -555,6 +555,7 @@ async def test_client_register_model_uploads_creates_and_moves_the_alias(
                     framework="sklearn",
                     evaluation={"auc": 0.9},
                     alias="champion",
+                    reason="first model",
                 )
                 second = client.register_model(run, {"model": str(weights)}, "churn")
             got = client.registry.GetRegisteredModel(
@@ -571,6 +572,18 @@ async def test_client_register_model_uploads_creates_and_moves_the_alias(
     assert first.source_run == second.source_run == run_name
     assert list(first.aliases) == ["champion"]
     assert dict(got.aliases) == {"champion": 1} and got.latest_version == 2
+    # One call moved the alias (no SetModelAlias), with the reason in its history.
+    admin = world["admin"]
+    alias_name = f"{got.name}/aliases/champion"
+    events = await admin.call(
+        admin.audit.ListAuditEvents,
+        au.ListAuditEventsRequest(parent=world.name, filter=f'resource = "{alias_name}"'),
+    )
+    assert [e.method for e in events.audit_events] == ["CreateModelVersion"]
+    history = await admin.call(
+        admin.registry.ListModelAliasHistory, rg.ListModelAliasHistoryRequest(alias=alias_name)
+    )
+    assert [c.reason for c in history.changes] == ["first model"]
 
 
 # -- the direct path (SQLite) and what it must keep -------------------------------------------
@@ -717,7 +730,7 @@ async def test_a_version_registered_with_aliases_moves_them_in_the_same_call(
     file = await artifact(maintainer, world)
     first = await version(maintainer, model_name, file)
 
-    async def register(*aliases: str, request_id: str = "") -> rg.ModelVersion:
+    async def register(*aliases: str, request_id: str = "", reason: str = "") -> rg.ModelVersion:
         return await maintainer.call(
             maintainer.registry.CreateModelVersion,
             rg.CreateModelVersionRequest(
@@ -725,6 +738,7 @@ async def test_a_version_registered_with_aliases_moves_them_in_the_same_call(
                 model_version=rg.ModelVersion(files=[rg.ModelFile(role="model", artifact=file)]),
                 aliases=list(aliases),
                 request_id=request_id,
+                alias_reason=reason,
             ),
         )
 
@@ -750,13 +764,36 @@ async def test_a_version_registered_with_aliases_moves_them_in_the_same_call(
         second.name,
         "registered",
     )
-    # Bad aliases name the field, and nothing is registered.
-    for aliases, field in ((["Bad!"], "aliases[0]"), (["a", "a"], "aliases[1]")):
+    # With alias_reason, the history and the audit trail carry that reason instead.
+    third = await register("staging", reason="nightly retrain passed its checks")
+    history = await maintainer.call(
+        maintainer.registry.ListModelAliasHistory,
+        rg.ListModelAliasHistoryRequest(alias=f"{model_name}/aliases/staging"),
+    )
+    assert (history.changes[0].version, history.changes[0].reason) == (
+        third.name,
+        "nightly retrain passed its checks",
+    )
+    admin = world["admin"]
+    events = await admin.call(
+        admin.audit.ListAuditEvents,
+        au.ListAuditEventsRequest(
+            parent=world.name, filter=f'resource = "{model_name}/aliases/staging"'
+        ),
+    )
+    assert events.audit_events[0].detail["reason"] == "nightly retrain passed its checks"
+    # Bad aliases or reasons name the field, and nothing is registered.
+    for aliases, reason, field in (
+        (["Bad!"], "", "aliases[0]"),
+        (["a", "a"], "", "aliases[1]"),
+        ([], "a reason with nothing to move", "alias_reason"),
+        (["a"], "x" * 1001, "alias_reason"),
+    ):
         with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await register(*aliases)
+            await register(*aliases, reason=reason)
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert details(caught.value)[1] == [field]
     listed = await maintainer.call(
         maintainer.registry.ListModelVersions, rg.ListModelVersionsRequest(parent=model_name)
     )
-    assert len(listed.model_versions) == 2
+    assert len(listed.model_versions) == 3

@@ -500,9 +500,10 @@ class Client:
         content (an id or resource name). ``run`` (an :class:`ActiveRun` or a run name) becomes
         the version's ``source_run``. ``evaluation`` is recorded as given: a mapping is
         ``{key: value}`` with no split, a list holds ``EvaluationMetric`` messages; nothing is
-        taken from the run's metrics by default. With ``alias``, the alias is then moved to
-        the new version (``SetModelAlias`` with an empty etag: it moves whatever is there).
-        Returns the version (with ``aliases`` filled when ``alias`` was moved)."""
+        taken from the run's metrics by default. With ``alias``, the alias moves to the new
+        version in the same call and transaction (``CreateModelVersion.aliases``: it moves
+        whatever is there; ``reason`` goes to its history). Returns the version (with
+        ``aliases`` filled when ``alias`` was moved)."""
         parent = self.create_model(model)
         run_name = run if isinstance(run, str) or run is None else run.name
         if isinstance(evaluation, Mapping):
@@ -530,19 +531,13 @@ class Client:
         if runtime is not None:
             version.runtime.CopyFrom(runtime)
         request = registry_service_pb2.CreateModelVersionRequest(
-            parent=parent, model_version=version, request_id=str(uuid.uuid4())
+            parent=parent,
+            model_version=version,
+            request_id=str(uuid.uuid4()),
+            aliases=[alias] if alias else [],
+            alias_reason=reason if alias else "",
         )
         created: registry_service_pb2.ModelVersion = retrying(
             lambda: self.registry.CreateModelVersion(request), idempotent=True
         )
-        if alias:
-            alias_request = registry_service_pb2.SetModelAliasRequest(
-                alias=registry_service_pb2.ModelAlias(
-                    name=f"{parent}/aliases/{alias}", version=created.name
-                ),
-                reason=reason,
-                request_id=str(uuid.uuid4()),
-            )
-            retrying(lambda: self.registry.SetModelAlias(alias_request), idempotent=True)
-            created.aliases.append(alias)
         return created

@@ -112,8 +112,15 @@ def created_version_proto(
     )
 
 
-# The alias history's reason for aliases a CreateModelVersion moved.
+# The alias history's reason for aliases a CreateModelVersion moved, unless it gave one.
 REGISTERED_REASON = "registered"
+
+
+def registration_alias_reason(request: pb.CreateModelVersionRequest, aliases: list[str]) -> str:
+    reason = check.string(request.alias_reason, "alias_reason", maximum=rules.MAX_REASON)
+    if reason and not aliases:
+        raise InvalidArgument.for_field("alias_reason", "is given without aliases to move")
+    return reason or REGISTERED_REASON
 
 
 def _refuse_protected(model: str, aliases: list[str], protected: list[str]) -> None:
@@ -264,6 +271,7 @@ class RegistryService(pb_grpc.RegistryServiceServicer):
         request_id = check.request_id(request.request_id)
         data = rules.new_version(request.model_version, tenant)
         aliases = rules.new_version_aliases(list(request.aliases), "aliases")
+        alias_reason = registration_alias_reason(request, aliases)
         info = call_info.get()
         author = info.principal
         change_request_id = request_id or info.request_id
@@ -291,11 +299,9 @@ class RegistryService(pb_grpc.RegistryServiceServicer):
                     )  # fmt: skip
                     store.record_alias_change_direct(
                         direct, model_pk, alias, previous, row.number, author,
-                        REGISTERED_REASON, change_request_id, alias_row.update_time,
+                        alias_reason, change_request_id, alias_row.update_time,
                     )  # fmt: skip
-                    direct.audit(
-                        alias_name, **alias_audit(result.name, previous, REGISTERED_REASON)
-                    )
+                    direct.audit(alias_name, **alias_audit(result.name, previous, alias_reason))
                 result.aliases.extend(aliases)
                 idempotency.remember_direct(
                     direct, request_id, "CreateModelVersion", request, result
@@ -324,9 +330,9 @@ class RegistryService(pb_grpc.RegistryServiceServicer):
                 )
                 store.record_alias_change(
                     unit.session, model.pk, alias, previous, version.number, author,
-                    REGISTERED_REASON, change_request_id, moved.update_time,
+                    alias_reason, change_request_id, moved.update_time,
                 )  # fmt: skip
-                unit.audit(alias_name, **alias_audit(result.name, previous, REGISTERED_REASON))
+                unit.audit(alias_name, **alias_audit(result.name, previous, alias_reason))
             result.aliases.extend(aliases)
             idempotency.remember(unit, request_id, "CreateModelVersion", request, result)
         return result

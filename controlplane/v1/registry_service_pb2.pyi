@@ -253,16 +253,18 @@ class DeleteRegisteredModelRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., etag: _Optional[str] = ...) -> None: ...
 
 class CreateModelVersionRequest(_message.Message):
-    __slots__ = ("parent", "model_version", "request_id", "aliases")
+    __slots__ = ("parent", "model_version", "request_id", "aliases", "alias_reason")
     PARENT_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     ALIASES_FIELD_NUMBER: _ClassVar[int]
+    ALIAS_REASON_FIELD_NUMBER: _ClassVar[int]
     parent: str
     model_version: ModelVersion
     request_id: str
     aliases: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, parent: _Optional[str] = ..., model_version: _Optional[_Union[ModelVersion, _Mapping]] = ..., request_id: _Optional[str] = ..., aliases: _Optional[_Iterable[str]] = ...) -> None: ...
+    alias_reason: str
+    def __init__(self, parent: _Optional[str] = ..., model_version: _Optional[_Union[ModelVersion, _Mapping]] = ..., request_id: _Optional[str] = ..., aliases: _Optional[_Iterable[str]] = ..., alias_reason: _Optional[str] = ...) -> None: ...
 
 class GetModelVersionRequest(_message.Message):
     __slots__ = ("name",)

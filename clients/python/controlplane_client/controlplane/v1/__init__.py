@@ -1254,6 +1254,12 @@ class CreateModelVersionRequest(betterproto2.Message):
     policy's protected aliases are refused (they move only through governance).
     """
 
+    alias_reason: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
+    """
+    Why the aliases moved, as SetModelAlias's reason: recorded in their history ("registered"
+    when empty) and in the audit trail. At most 1000 characters; only with aliases.
+    """
+
 
 default_message_pool.register_message(
     "controlplane.v1", "CreateModelVersionRequest", CreateModelVersionRequest

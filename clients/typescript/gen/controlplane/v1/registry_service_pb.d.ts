@@ -668,6 +668,14 @@ export declare type CreateModelVersionRequest = Message<"controlplane.v1.CreateM
    * @generated from field: repeated string aliases = 4;
    */
   aliases: string[];
+
+  /**
+   * Why the aliases moved, as SetModelAlias's reason: recorded in their history ("registered"
+   * when empty) and in the audit trail. At most 1000 characters; only with aliases.
+   *
+   * @generated from field: string alias_reason = 5;
+   */
+  aliasReason: string;
 };
 
 /**
