@@ -191,7 +191,7 @@ class Database:
         if self._shared_writer is None:
             yield
             return
-        async with self._shared_writer.lock:
+        async with self._shared_writer.turn():
             yield
 
     @asynccontextmanager
@@ -224,7 +224,7 @@ class Database:
         ``write``, with the same guarantees. Commits on success, rolls back on any exception."""
         if self._shared_writer is None:
             raise RuntimeError("direct writes exist only on the embedded SQLite store")
-        async with self._shared_writer.lock:
+        async with self._shared_writer.turn():
             database = self._shared_writer.connection()
             unit = DirectUnit(database)
             # Same locking as the writer engine's "begin" hook: take the write lock up front.
@@ -243,7 +243,8 @@ class Database:
     async def checkpoint(self) -> tuple[int, int]:
         """Copies the embedded store's WAL into its database file, on a worker thread, never
         waiting for or blocking a writer or reader (see ``SharedWriter.checkpoint``); returns
-        (pages in the WAL, pages checkpointed), (0, 0) on PostgreSQL."""
+        (pages in the WAL, pages checkpointed), (0, 0) when there was nothing to do and on
+        PostgreSQL."""
         if self._shared_writer is None:
             return 0, 0
         return await asyncio.to_thread(self._shared_writer.checkpoint)

@@ -24,7 +24,8 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any, cast
 
@@ -61,6 +62,10 @@ class SharedWriter:
         self.lock = asyncio.Lock()
         self._connection: sqlite3.Connection | None = None
         self._checkpointer: sqlite3.Connection | None = None
+        # Transactions taken so far, and the count when the WAL was last fully checkpointed:
+        # an idle server skips checkpoints (no wake-ups on a laptop doing nothing).
+        self.turns = 0
+        self._caught_up_at = -1
         # A checkpoint runs on a worker thread; closing must wait for it.
         self._checkpoint_lock = threading.Lock()
 
@@ -82,11 +87,23 @@ class SharedWriter:
         self._connection = connection
         return connection
 
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """Holds the writer for one transaction."""
+        async with self.lock:
+            self.turns += 1
+            yield
+
     def checkpoint(self) -> tuple[int, int]:
         """A PASSIVE checkpoint on a connection of its own: copies what it can of the WAL into
         the database file without waiting for, or blocking, the writer or any reader. Blocking:
-        call it from a worker thread. Returns (pages in the WAL, pages checkpointed)."""
+        call it from a worker thread. Returns (pages in the WAL, pages checkpointed); (0, 0)
+        without touching the database when no transaction ran since the WAL was last copied
+        in full."""
         with self._checkpoint_lock:
+            turns = self.turns
+            if turns == self._caught_up_at:
+                return 0, 0
             if self._checkpointer is None:
                 self._checkpointer = sqlite3.connect(
                     self.path, check_same_thread=False, isolation_level=None
@@ -94,6 +111,8 @@ class SharedWriter:
             _busy, wal_pages, done = self._checkpointer.execute(
                 "PRAGMA wal_checkpoint(PASSIVE)"
             ).fetchone()
+            if done >= wal_pages:  # else a reader held pages back: try again next time
+                self._caught_up_at = turns
             return int(wal_pages), int(done)
 
     def close_checkpointer(self) -> None:
