@@ -4,6 +4,7 @@ fixture, and ``server`` / ``db`` as real subprocesses."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import queue
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -288,10 +290,12 @@ def _lines(stream: Any, into: queue.Queue[str | None]) -> None:
     into.put(None)
 
 
-def test_server_subprocess_prints_key_serves_and_stops_on_sigterm(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    data_dir = tmp_path / "data"
+@contextlib.contextmanager
+def _server_process(
+    data_dir: Path, *flags: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[str], queue.Queue[str | None], queue.Queue[str | None]]]:
+    """``mlctl server`` on 127.0.0.1:0 as a subprocess, with the lines of its stdout and of its
+    stderr as they come (both drained, so neither pipe fills); killed on exit if it runs."""
     process = subprocess.Popen(
         [
             sys.executable,
@@ -302,20 +306,45 @@ def test_server_subprocess_prints_key_serves_and_stops_on_sigterm(
             "127.0.0.1:0",
             "--data-dir",
             str(data_dir),
-            "--log-format",
-            "text",
-            "--log-level",
-            "warning",
+            *flags,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT,
-        env=_subprocess_env(),
+        env=_subprocess_env(**(env or {})),
     )
-    lines: queue.Queue[str | None] = queue.Queue()
-    threading.Thread(target=_lines, args=(process.stdout, lines), daemon=True).start()
+    out: queue.Queue[str | None] = queue.Queue()
+    err: queue.Queue[str | None] = queue.Queue()
+    for stream, into in ((process.stdout, out), (process.stderr, err)):
+        threading.Thread(target=_lines, args=(stream, into), daemon=True).start()
     try:
+        yield process, out, err
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for stream in (process.stdout, process.stderr):
+            if stream:
+                stream.close()
+
+
+def _drained(lines: queue.Queue[str | None]) -> str:
+    text = []
+    while not lines.empty():
+        text.append(lines.get() or "")
+    return "".join(text)
+
+
+def test_server_subprocess_prints_key_serves_and_stops_on_sigterm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data_dir = tmp_path / "data"
+    with _server_process(data_dir, "--log-format", "text", "--log-level", "warning") as (
+        process,
+        lines,
+        errors,
+    ):
         printed: list[str] = []
         address = None
         while address is None:
@@ -324,8 +353,7 @@ def test_server_subprocess_prints_key_serves_and_stops_on_sigterm(
             except queue.Empty:
                 pytest.fail(f"no listening line; stdout so far: {printed}")
             if line is None:
-                stderr = process.stderr.read() if process.stderr else ""
-                pytest.fail(f"server exited {process.wait()}: {stderr}")
+                pytest.fail(f"server exited {process.wait()}: {_drained(errors)}")
             printed.append(line)
             if line.startswith("controlplane listening on "):
                 address = line.removeprefix("controlplane listening on ").strip()
@@ -346,13 +374,6 @@ def test_server_subprocess_prints_key_serves_and_stops_on_sigterm(
 
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        for stream in (process.stdout, process.stderr):
-            if stream:
-                stream.close()
 
 
 @pytest.mark.parametrize(
@@ -366,48 +387,21 @@ def test_server_subprocess_prints_key_serves_and_stops_on_sigterm(
 def test_server_runs_on_uvloop_unless_told_otherwise(
     tmp_path: Path, flags: list[str], env: dict[str, str], expected: str
 ) -> None:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "controlplane.cli",
-            "server",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            str(tmp_path),
-            "--log-format",
-            "json",
-            "--log-level",
-            "info",
-            *flags,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env=_subprocess_env(**env),
-    )
-    lines: queue.Queue[str | None] = queue.Queue()
-    threading.Thread(target=_lines, args=(process.stderr, lines), daemon=True).start()
-    try:
+    with _server_process(
+        tmp_path, "--log-format", "json", "--log-level", "info", *flags, env=env
+    ) as (process, _, records):
         serving = None
         while serving is None:
-            line = lines.get(timeout=60)
+            line = records.get(timeout=60)
             if line is None:
                 pytest.fail(f"server exited {process.wait()} before serving")
             record = json.loads(line)
             if record.get("message") == "serving":
                 serving = record
         assert serving["event_loop"] == expected
+        # Right after start-up: the signal handlers are already in place (exit 0, not -15).
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        if process.stderr:
-            process.stderr.close()
 
 
 def test_server_refuses_an_unknown_event_loop(tmp_path: Path) -> None:
