@@ -13,7 +13,7 @@ their transactions apart; the direct path skips the pool's checkout, which costs
 small transaction's SQL.
 
 Checkpoints (copying the WAL into the database file, with its fsyncs) are moved off the
-writer: left to SQLite, every few hundred commits one stalls for 10+ ms (measured: 5% of the
+writer: left to SQLite, one commit in every few dozen stalls for 10+ ms (measured: 5% of the
 commits took two thirds of all commit time). ``SharedWriter.checkpoint`` runs them on a worker
 thread instead (``Database.checkpoint``; the server calls it every fraction of a second); the
 writer's own automatic checkpoint stays as a backstop for a WAL that nobody checkpoints.
@@ -77,8 +77,8 @@ class SharedWriter:
                 return self._connection
             except sqlite3.ProgrammingError:
                 self._connection = None
-        # aiosqlite's worker thread closes it: allow other threads. Transactions are begun
-        # explicitly (BEGIN IMMEDIATE).
+        # Used on the event loop thread, but aiosqlite's worker thread handles it too (it runs
+        # the connector): allow that. Transactions are begun explicitly (BEGIN IMMEDIATE).
         connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         for pragma in SQLITE_PRAGMAS:
             connection.execute(pragma)
