@@ -29,9 +29,10 @@ from sqlalchemy.orm import ORMExecuteState, Session
 from controlplane.errors import Conflict
 from controlplane.store.audit import AUDIT_INSERT, audit_row
 from controlplane.store.direct import DirectUnit
+from controlplane.store.feeds import ORDER_LOCK, FeedChanges
 from controlplane.store.inline_sqlite import SQLITE_PRAGMAS, SharedWriter
 from controlplane.store.models import Versioned
-from controlplane.store.tenancy import scope_setting
+from controlplane.store.tenancy import current_tenant, scope_setting
 
 
 def upsert_insert(dialect: str) -> Any:
@@ -69,9 +70,23 @@ class UnitOfWork:
     """One transaction. A unit that changes anything must record an audit event before it
     commits; this is checked on commit, so a mutation without an audit record cannot land."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, *, concurrent_writers: bool = False) -> None:
         self.session = session
         self._audit_rows: list[dict[str, Any]] = []
+        self._concurrent_writers = concurrent_writers
+        self.appended: set[tuple[str, str]] = set()
+
+    async def append_to_feed(self, feed: str) -> None:
+        """Declares that this transaction appends rows to ``feed`` for the current tenant
+        (``controlplane.store.feeds``); call it before the first such row is inserted. On
+        PostgreSQL it waits for the tenant's previous appender to finish, so the feed's rows
+        commit in pk order; after commit, the feed's watchers in this process are woken."""
+        key = (feed, current_tenant())
+        if key in self.appended:
+            return
+        if self._concurrent_writers:
+            await self.session.execute(ORDER_LOCK, {"feed": feed, "tenant": key[1]})
+        self.appended.add(key)
 
     @property
     def audited(self) -> bool:
@@ -167,6 +182,7 @@ class Database:
             self.writer, expire_on_commit=False, sync_session_class=WriteSession
         )
         self._read_sessions = async_sessionmaker(self.reader, expire_on_commit=False)
+        self.feeds = FeedChanges()
 
     @property
     def engines(self) -> tuple[AsyncEngine, ...]:
@@ -199,7 +215,7 @@ class Database:
         """A write transaction; commits on success, rolls back on any exception. A unique
         constraint violation (two writers racing) becomes ABORTED so the caller can retry."""
         async with self.writer_turn(), self._write_sessions() as session:
-            unit = UnitOfWork(session)
+            unit = UnitOfWork(session, concurrent_writers=not self.is_sqlite)
             try:
                 async with session.begin():
                     await self._scope_transaction(session)
@@ -211,6 +227,8 @@ class Database:
             except IntegrityError as exc:
                 _raise_conflict_if_unique(exc)
                 raise
+        for feed, tenant in unit.appended:
+            self.feeds.notify(feed, tenant)
 
     @property
     def has_direct_writes(self) -> bool:
@@ -263,6 +281,7 @@ class Database:
         await self.reader.dispose()
 
     async def dispose(self) -> None:
+        self.feeds.close()
         for engine in self.engines:
             await engine.dispose()
         if self._shared_writer is not None:

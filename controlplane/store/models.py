@@ -527,12 +527,14 @@ class ModelVersionReview(TenantOwned, Base):
 
 class GovernanceEvent(TenantOwned, Base):
     """One move of a version through governance (submit, approve, reject, release, retire,
-    rollback): what pipelines and deployments follow. Append-only."""
+    rollback): what pipelines and deployments follow. Append-only, and a feed
+    (``controlplane.store.feeds``): on SQLite its pks are AUTOINCREMENT, never reused."""
 
     __tablename__ = "governance_events"
     __table_args__ = (
         Index(None, "tenant_id", "model_pk", "pk"),
         Index(None, "tenant_id", "time"),
+        {"sqlite_autoincrement": True},
     )
     pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
     model_pk: Mapped[int] = mapped_column(

@@ -1,0 +1,155 @@
+"""Feeds (``controlplane.store.feeds``): appenders of one tenant commit in turn, on SQLite and
+PostgreSQL; watchers are woken after commit, never before or for a rollback; the change
+notices themselves."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from controlplane.store import migrate
+from controlplane.store.db import Database
+from controlplane.store.feeds import GOVERNANCE_EVENTS, FeedChanges
+from controlplane.store.tenancy import tenant_scope
+from tests.conftest import _create_pg_database, _drop_pg_database
+from tests.test_store import empty_db, migrated  # noqa: F401  (fixtures)
+
+# How long a blocked appender is given to (wrongly) get through; it must not, on any machine.
+BLOCKED_FOR = 0.3
+
+
+async def _append(
+    db: Database, tenant: str, entered: asyncio.Event, release: asyncio.Event
+) -> None:
+    with tenant_scope(tenant):
+        async with db.write() as unit:
+            await unit.append_to_feed(GOVERNANCE_EVENTS)
+            entered.set()
+            await release.wait()
+
+
+async def test_appenders_of_one_tenant_take_turns(migrated: Database) -> None:  # noqa: F811
+    first_in, second_in = asyncio.Event(), asyncio.Event()
+    first_done, second_done = asyncio.Event(), asyncio.Event()
+    second_done.set()
+    first = asyncio.create_task(_append(migrated, "a", first_in, first_done))
+    await asyncio.wait_for(first_in.wait(), 10)
+    second = asyncio.create_task(_append(migrated, "a", second_in, second_done))
+    with pytest.raises(TimeoutError):  # SQLite: the writer; PostgreSQL: the feed's lock
+        await asyncio.wait_for(asyncio.shield(second_in.wait()), BLOCKED_FOR)
+    first_done.set()
+    await first
+    await asyncio.wait_for(second_in.wait(), 10)
+    await second
+
+
+@pytest.fixture
+async def postgres() -> AsyncIterator[Database]:
+    """A migrated PostgreSQL database: the only store whose writers run concurrently."""
+    name, url = await _create_pg_database()
+    db = Database(url)
+    try:
+        await migrate.upgrade(db)
+        yield db
+    finally:
+        await db.dispose()
+        await _drop_pg_database(name)
+
+
+async def test_appenders_of_other_tenants_do_not_wait_on_each_other(postgres: Database) -> None:
+    first_in, second_in = asyncio.Event(), asyncio.Event()
+    first_done, second_done = asyncio.Event(), asyncio.Event()
+    second_done.set()
+    first = asyncio.create_task(_append(postgres, "a", first_in, first_done))
+    await asyncio.wait_for(first_in.wait(), 10)
+    await asyncio.wait_for(_append(postgres, "b", second_in, second_done), 10)
+    first_done.set()
+    await first
+
+
+async def test_watchers_are_woken_after_commit_only(migrated: Database) -> None:  # noqa: F811
+    feeds = migrated.feeds
+    seen = feeds.generation(GOVERNANCE_EVENTS, "a")
+    with tenant_scope("a"):
+        with pytest.raises(RuntimeError, match="rolled back"):
+            async with migrated.write() as unit:
+                await unit.append_to_feed(GOVERNANCE_EVENTS)
+                raise RuntimeError("rolled back")
+        assert feeds.generation(GOVERNANCE_EVENTS, "a") == seen
+        async with migrated.write() as unit:
+            await unit.append_to_feed(GOVERNANCE_EVENTS)
+            await unit.append_to_feed(GOVERNANCE_EVENTS)  # once per transaction
+            assert feeds.generation(GOVERNANCE_EVENTS, "a") == seen  # not before commit
+    assert feeds.generation(GOVERNANCE_EVENTS, "a") == seen + 1
+    assert feeds.generation(GOVERNANCE_EVENTS, "b") == 0
+
+
+async def test_wait_returns_on_a_change_of_its_own_feed_and_tenant() -> None:
+    feeds = FeedChanges()
+    seen = feeds.generation("f", "a")
+    waiter = asyncio.create_task(feeds.wait("f", "a", seen))
+    await asyncio.sleep(0)
+    feeds.notify("f", "b")
+    feeds.notify("g", "a")
+    await asyncio.sleep(0.05)
+    assert not waiter.done()
+    feeds.notify("f", "a")
+    await asyncio.wait_for(waiter, 10)
+    # A change that came before the wait: it returns at once.
+    await asyncio.wait_for(feeds.wait("f", "a", seen), 10)
+
+
+async def test_close_wakes_every_waiter_for_good() -> None:
+    feeds = FeedChanges()
+    waiters = [asyncio.create_task(feeds.wait("f", t, 0)) for t in ("a", "b")]
+    await asyncio.sleep(0)
+    feeds.close()
+    await asyncio.wait_for(asyncio.gather(*waiters), 10)
+    await asyncio.wait_for(feeds.wait("f", "c", 0), 10)
+
+
+async def test_upgrading_sqlite_keeps_the_events_and_never_reuses_their_ids(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    db = Database(f"sqlite:///{path}")
+    try:
+        await migrate.upgrade(db, "0006")
+        with sqlite3.connect(path) as connection:  # before 0007: a plain rowid table
+            connection.execute(MODEL_INSERT)
+            connection.execute(VERSION_INSERT)
+            connection.executemany(EVENT_INSERT, [(pk,) for pk in (1, 2)])
+        await migrate.upgrade(db)
+        assert await migrate.model_migration_diff(db) == []
+    finally:
+        await db.dispose()
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT pk, action FROM governance_events").fetchall() == [
+            (1, "submit"),
+            (2, "submit"),
+        ]
+        connection.execute("DELETE FROM governance_events WHERE pk = 2")
+        connection.execute(EVENT_INSERT, (None,))
+        pks = [pk for (pk,) in connection.execute("SELECT pk FROM governance_events")]
+    assert pks == [1, 3]
+
+
+MODEL_INSERT = (
+    "INSERT INTO registered_models (pk, model_id, display_name, description, latest_version,"
+    " tenant_id, version, create_time, update_time) VALUES (1, 'm', '', '', 1, 'a', 1, 0, 0)"
+)
+VERSION_INSERT = (
+    "INSERT INTO model_versions (pk, model_pk, model_id, number, description, state, author,"
+    " source_run, training_dataset, code_version, framework, features, signature, runtime,"
+    " tenant_id, version, create_time, update_time)"
+    " VALUES (1, 1, 'm', 1, '', 2, 'p', '', '', '', '', '[]', '{}', '{}', 'a', 1, 0, 0)"
+)
+EVENT_INSERT = (
+    "INSERT INTO governance_events (pk, model_pk, version_pk, action, from_state, to_state,"
+    " principal, reason, request_id, time, detail, tenant_id)"
+    " VALUES (?, 1, 1, 'submit', 1, 2, 'p', '', '', 0, '{}', 'a')"
+)
