@@ -37,6 +37,10 @@ class Settings:
     artifact_root: str = ""
     # "auto" (uvloop when installed), "uvloop" or "asyncio": see controlplane.server.event_loop.
     event_loop: str = "auto"
+    # Watch streams: how often they look for changes committed by another server process,
+    # and how long one lasts before the server ends it (clients resume where they were).
+    watch_poll_seconds: float = 1.0
+    watch_max_seconds: float = 600.0
 
     def resolved_data_dir(self) -> Path:
         return self.data_dir or default_data_dir()

@@ -13,6 +13,7 @@ from typing import Any
 
 from google.protobuf import field_mask_pb2
 
+from controlplane.client.watch import WATCH_AFTER_HEADER
 from controlplane.v1 import artifact_service_pb2 as ar
 from controlplane.v1 import audit_service_pb2 as au
 from controlplane.v1 import common_pb2
@@ -226,6 +227,7 @@ SAMPLES: dict[str, Sample] = {
         candidate=r.model_version, baseline=r.model_version
     ),
     "ListGovernanceEvents": lambda r: gv.ListGovernanceEventsRequest(parent=r.model),
+    "WatchGovernanceEvents": lambda r: gv.WatchGovernanceEventsRequest(parent=r.model),
 }
 
 SAMPLE_CONTENT = b"sample content"
@@ -262,6 +264,14 @@ async def invoke(api: Any, method: Any, request: Any) -> Any:
         "controlplane.v1.ModelCardService": api.cards,
     }[method.service]
     call = getattr(stub, method.name)
+    if method.name.startswith("Watch"):
+        # A watch never ends by itself: its headers say it is in place; a refusal ends the
+        # call without them, and reading then raises it.
+        stream = call(request, metadata=api.auth)
+        if WATCH_AFTER_HEADER not in dict(await stream.initial_metadata() or ()):
+            await stream.read()
+        stream.cancel()
+        return []
     if method.server_streaming:
         return [message async for message in call(request, metadata=api.auth)]
     if method.client_streaming:

@@ -141,6 +141,7 @@ MINIMUM_ROLE = {
     "EvaluateReleasePolicy": "viewer",
     "CompareModelVersions": "viewer",
     "ListGovernanceEvents": "viewer",
+    "WatchGovernanceEvents": "viewer",
     "SubmitModelVersion": "editor",
     "ApproveModelVersion": "approver",
     "RejectModelVersion": "approver",

@@ -127,8 +127,8 @@ async def set_policy(world: TenantWorld, *paths: str, **fields: Any) -> gv.Relea
     )
 
 
-async def second_approver(world: TenantWorld, principal_id: str = "approver2") -> Api:
-    """Another principal with the approver role in ``world``."""
+async def principal_with_role(world: TenantWorld, principal_id: str, role: int) -> tuple[Api, str]:
+    """A new principal of ``world`` with ``role``: its caller and its role binding's name."""
     admin = world["admin"]
     principal = await admin.call(
         admin.tenants.CreatePrincipal,
@@ -137,14 +137,19 @@ async def second_approver(world: TenantWorld, principal_id: str = "approver2") -
     key = await admin.call(
         admin.tenants.CreateApiKey, tn.CreateApiKeyRequest(parent=principal.name)
     )
-    await admin.call(
+    binding = await admin.call(
         admin.tenants.CreateRoleBinding,
         tn.CreateRoleBindingRequest(
-            parent=world.name,
-            role_binding=tn.RoleBinding(principal=principal.name, role=tn.ROLE_APPROVER),
+            parent=world.name, role_binding=tn.RoleBinding(principal=principal.name, role=role)
         ),
     )
-    return Api(admin.channel, key.secret, principal.name)
+    return Api(admin.channel, key.secret, principal.name), binding.name
+
+
+async def second_approver(world: TenantWorld, principal_id: str = "approver2") -> Api:
+    """Another principal with the approver role in ``world``."""
+    caller, _ = await principal_with_role(world, principal_id, tn.ROLE_APPROVER)
+    return caller
 
 
 async def events(

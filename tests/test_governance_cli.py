@@ -122,3 +122,38 @@ async def test_policy_get_set_evaluate_and_compare(
     ]
     code, out, _ = await viewer.run("models", "compare", v2, v1)
     assert code == 0 and "0.15" in out
+
+
+async def test_watch_prints_events_as_lines(
+    server: RunningServer, world: TenantWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    editor = Cli(server, world["editor"].token, capsys)
+    model_name = await model(world["editor"], world)
+    version = await new_version(world, model_name)
+    await editor.json("models", "submit", version, "--reason", "ready")
+    code, out, err = await editor.run(
+        "models", "watch", model_name, "--from-beginning", "--limit", "1"
+    )
+    assert code == 0, err
+    header, line = out.splitlines()
+    assert header.split("\t") == ["TIME", "ACTION", "VERSION", "FROM", "TO", "PRINCIPAL", "REASON"]
+    assert line.split("\t")[1:] == [
+        "submit",
+        version,
+        "REGISTERED",
+        "PENDING_REVIEW",
+        world["editor"].principal,
+        "ready",
+    ]
+    code, out, err = await editor.run(
+        "models", "watch", model_name, "--from-beginning", "--limit", "1", "--output", "json"
+    )
+    assert code == 0, err
+    (document,) = [json.loads(line) for line in out.splitlines()]
+    assert document["action"] == "submit" and document["name"].startswith(f"{version}/events/")
+    code, _, err = await editor.run(
+        "models", "watch", model_name, "--from-beginning", "--after", "x"
+    )
+    assert code == 2 and "not allowed with" in err
+    code, _, err = await editor.run("models", "watch", model_name, "--limit", "0")
+    assert code == 1 and "--limit must be positive" in err

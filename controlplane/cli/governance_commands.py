@@ -1,4 +1,4 @@
-"""``mlctl models submit|approve|reject|release|retire|rollback|evaluate|compare|events`` and
+"""``mlctl models submit|approve|reject|release|retire|rollback|evaluate|compare|events|watch`` and
 ``mlctl models policy get|set``: governance of model versions (GovernanceService)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 from google.protobuf import field_mask_pb2, json_format
 
 from controlplane.cli import output
-from controlplane.cli.commands import _list, _show, command, tenant_name
+from controlplane.cli.commands import _json, _list, _show, command, tenant_name
 from controlplane.client import Client
 from controlplane.client._stubs import Service
 from controlplane.v1 import governance_service_pb2 as pb
@@ -141,24 +141,50 @@ def _state(value: int) -> str:
     return str(registry_pb.ModelVersion.State.Name(value)).removeprefix("STATE_")
 
 
+EVENT_HEADERS = ["TIME", "ACTION", "VERSION", "FROM", "TO", "PRINCIPAL", "REASON"]
+
+
+def _event_row(event: pb.GovernanceEvent) -> list[str]:
+    return [
+        output.timestamp(event.time),
+        event.action,
+        event.name.rsplit("/events/", 1)[0],
+        _state(event.from_state),
+        _state(event.to_state),
+        event.principal,
+        event.reason,
+    ]
+
+
 @command
 def events(args: argparse.Namespace, client: Client) -> None:
     request = pb.ListGovernanceEventsRequest(parent=args.parent, filter=args.filter)
     found = client.paginate(
         _governance(client).ListGovernanceEvents, request, "events", limit=args.limit
     )
-    _list(
-        args,
-        "events",
-        found,
-        ["TIME", "ACTION", "VERSION", "FROM", "TO", "PRINCIPAL", "REASON"],
-        lambda e: [
-            output.timestamp(e.time),
-            e.action,
-            e.name.rsplit("/events/", 1)[0],
-            _state(e.from_state),
-            _state(e.to_state),
-            e.principal,
-            e.reason,
-        ],
+    _list(args, "events", found, EVENT_HEADERS, _event_row)
+
+
+@command
+def watch(args: argparse.Namespace, client: Client) -> None:
+    """Prints events as they are recorded, one line each (JSON Lines with -o json), until
+    --limit events or Ctrl-C."""
+    if args.limit is not None and args.limit <= 0:
+        raise ValueError("--limit must be positive")
+    followed = client.watch_governance_events(
+        args.parent, after=args.after, from_beginning=args.from_beginning, filter=args.filter
     )
+    if not _json(args):
+        print("\t".join(EVENT_HEADERS), flush=True)
+    try:
+        for count, event in enumerate(followed, start=1):
+            if _json(args):
+                print(json.dumps(output.to_dict(event)), flush=True)
+            else:
+                print("\t".join(_event_row(event)), flush=True)
+            if count == args.limit:
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        followed.close()

@@ -181,6 +181,22 @@ def _add_server(subparsers: Any) -> None:
         metavar="SECONDS",
         help="time in-flight calls get on shutdown (" + _env_help("GRACE_SECONDS", 10) + ")",
     )
+    parser.add_argument(
+        "--watch-poll-seconds",
+        type=float,
+        metavar="SECONDS",
+        help="how often watch streams look for changes made through other servers ("
+        + _env_help("WATCH_POLL_SECONDS", 1)
+        + ")",
+    )
+    parser.add_argument(
+        "--watch-max-seconds",
+        type=float,
+        metavar="SECONDS",
+        help="how long a watch stream lasts before the server ends it; clients resume ("
+        + _env_help("WATCH_MAX_SECONDS", 600)
+        + ")",
+    )
     parser.set_defaults(handler=_lazy("server_commands", "server"))
 
 
@@ -499,6 +515,21 @@ def _add_governance(build: _Builder, commands: Any) -> None:
     p.add_argument("parent", metavar="PARENT", help="a version, a model, or tenants/{t}/models/-")
     p.add_argument("--filter", default="", help='for example: action = "release"')
     p.add_argument("--limit", type=int, metavar="N", help="at most N events")
+    p = build.command(
+        commands,
+        "watch",
+        "print governance events as they are recorded (Ctrl-C ends)",
+        "watch",
+        module,
+    )
+    p.add_argument("parent", metavar="PARENT", help="a version, a model, or tenants/{t}/models/-")
+    p.add_argument("--filter", default="", help='for example: action = "release"')
+    start = p.add_mutually_exclusive_group()
+    start.add_argument("--after", default="", metavar="EVENT", help="start after this event")
+    start.add_argument(
+        "--from-beginning", action="store_true", help="start with every recorded event"
+    )
+    p.add_argument("--limit", type=int, metavar="N", help="end after N events")
 
 
 def _add_plugins(build: _Builder, subparsers: Any) -> None:

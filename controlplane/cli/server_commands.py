@@ -29,17 +29,17 @@ def _path(value: str | None) -> Path | None:
     return Path(value).expanduser() if value else None
 
 
+def _seconds(flag: float | None, name: str, default: float) -> float:
+    """A number of seconds from its flag, else ``$CONTROLPLANE_<name>``, else the default."""
+    value = setting(None if flag is None else str(flag), name, str(default))
+    try:
+        return float(value or default)
+    except ValueError:
+        raise ValueError(f"{ENV_PREFIX}{name} must be a number, not {value!r}") from None
+
+
 def server_settings(args: argparse.Namespace) -> Settings:
     defaults = Settings()
-    grace = setting(
-        None if args.grace_seconds is None else str(args.grace_seconds),
-        "GRACE_SECONDS",
-        str(defaults.grace_seconds),
-    )
-    try:
-        grace_seconds = float(grace or defaults.grace_seconds)
-    except ValueError:
-        raise ValueError(f"{ENV_PREFIX}GRACE_SECONDS must be a number, not {grace!r}") from None
     return Settings(
         listen=setting(args.listen, "LISTEN", defaults.listen) or defaults.listen,
         data_dir=_path(setting(args.data_dir, "DATA_DIR")),
@@ -53,12 +53,18 @@ def server_settings(args: argparse.Namespace) -> Settings:
             setting(args.log_level, "LOG_LEVEL", defaults.log_level) or defaults.log_level
         ).upper(),
         telemetry=setting(args.telemetry, "TELEMETRY", defaults.telemetry) or defaults.telemetry,
-        grace_seconds=grace_seconds,
+        grace_seconds=_seconds(args.grace_seconds, "GRACE_SECONDS", defaults.grace_seconds),
         artifact_store=setting(args.artifact_store, "ARTIFACT_STORE", defaults.artifact_store)
         or defaults.artifact_store,
         artifact_root=setting(args.artifact_root, "ARTIFACT_ROOT", "") or "",
         event_loop=setting(args.event_loop, "EVENT_LOOP", defaults.event_loop)
         or defaults.event_loop,
+        watch_poll_seconds=_seconds(
+            args.watch_poll_seconds, "WATCH_POLL_SECONDS", defaults.watch_poll_seconds
+        ),
+        watch_max_seconds=_seconds(
+            args.watch_max_seconds, "WATCH_MAX_SECONDS", defaults.watch_max_seconds
+        ),
     )
 
 
@@ -75,6 +81,10 @@ def _check(settings: Settings) -> None:
         raise ValueError("--tls-client-ca needs --tls-cert and --tls-key")
     if settings.grace_seconds < 0:
         raise ValueError("--grace-seconds must not be negative")
+    if not settings.watch_poll_seconds > 0:
+        raise ValueError("--watch-poll-seconds must be positive")
+    if not settings.watch_max_seconds > 0:
+        raise ValueError("--watch-max-seconds must be positive")
 
 
 def server(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple
@@ -21,12 +21,14 @@ from controlplane.client.tracking import (
     ActiveRun,
     run_state,
 )
+from controlplane.client.watch import follow
 from controlplane.v1 import (
     artifact_service_pb2,
     artifact_service_pb2_grpc,
     audit_service_pb2_grpc,
     experiment_service_pb2,
     experiment_service_pb2_grpc,
+    governance_service_pb2,
     governance_service_pb2_grpc,
     metadata_service_pb2,
     metadata_service_pb2_grpc,
@@ -443,6 +445,36 @@ class Client:
         if model.startswith("tenants/"):
             return model
         return f"tenants/{self._require_tenant()}/models/{model}"
+
+    def watch_governance_events(
+        self,
+        parent: str,
+        *,
+        after: str = "",
+        from_beginning: bool = False,
+        filter: str = "",
+        timeout: float | None = None,
+    ) -> Generator[governance_service_pb2.GovernanceEvent, None, None]:
+        """Yields the governance events of ``parent`` (a model id or name, a version name, or
+        ``-`` for every model) as they are recorded, oldest first: what a deployment follows
+        to act on a release. Starts after the event named ``after``, or with every recorded
+        event (``from_beginning``), or with those recorded from now on. Runs until
+        ``timeout`` seconds have passed (None: for ever) or the caller stops iterating; when
+        the server ends a stream it reopens it after the last event received."""
+        request = governance_service_pb2.WatchGovernanceEventsRequest(
+            parent=self.model_name(parent),
+            after=after,
+            from_beginning=from_beginning,
+            filter=filter,
+        )
+
+        def resume_after(
+            request: governance_service_pb2.WatchGovernanceEventsRequest, event: str
+        ) -> None:
+            request.after = event
+            request.from_beginning = not event
+
+        return follow(self.governance.WatchGovernanceEvents, request, resume_after, timeout=timeout)
 
     def create_model(
         self, model: str, *, display_name: str = "", description: str = "", exist_ok: bool = True

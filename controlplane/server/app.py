@@ -31,7 +31,7 @@ from controlplane.server.methods import services
 from controlplane.server.registration import add_service
 from controlplane.services.artifacts import ArtifactService, BlobStore
 from controlplane.services.audit import AuditService
-from controlplane.services.base import Services
+from controlplane.services.base import Services, WatchLimits
 from controlplane.services.experiments import ExperimentService
 from controlplane.services.governance import GovernanceService
 from controlplane.services.metadata import MetadataService
@@ -100,6 +100,7 @@ class RunningServer:
 
     async def stop(self, grace: float | None = 5.0) -> None:
         await self.health.enter_graceful_shutdown()
+        self.services.db.feeds.close()  # open watches end now (OK) instead of using the grace
         await self.server.stop(grace)
         await self.services.authorizer.stop()
         for task in self.maintenance:
@@ -163,6 +164,7 @@ async def start(settings: Settings, plugins: LoadedPlugins | None = None) -> Run
         authorizer=authorizer,
         plugins=plugins,
         artifact_store=blobs,
+        watch=WatchLimits(settings.watch_poll_seconds, settings.watch_max_seconds),
     )
 
     server = grpc.aio.server(

@@ -249,10 +249,17 @@ class AccessInterceptor(_Interceptor):
                     identity = await self.authenticator.authenticate(authorization)
                     if method.client_streaming:
                         self._enter(identity, method, None, header_request_id)
-                        request = self._checked(request, identity, method)
-                    else:
-                        self._enter(identity, method, request, header_request_id)
+                        async for response in behavior(
+                            self._checked(request, identity, method), context
+                        ):
+                            yield response
+                        return
+                    self._enter(identity, method, request, header_request_id)
                     async for response in behavior(request, context):
+                        # A stream (a watch) can outlive the caller's key or role: each
+                        # response is allowed again before it is sent (both checks are cached).
+                        identity = await self.authenticator.authenticate(authorization)
+                        self._permit(identity, method, request)
                         yield response
 
                 return checked_responses
@@ -303,15 +310,24 @@ class AccessInterceptor(_Interceptor):
         if method.public:
             set_tenant(identity.tenant_id)
             return
+        if request is None and method.resource_field:  # client streaming: checked per message
+            return
+        tenant = self._permit(identity, method, request)
+        if tenant is not None:
+            set_tenant(tenant)
+
+    def _permit(self, identity: Identity, method: Method, request: Any) -> str | None:
+        """Checks that ``identity`` may call ``method`` with ``request``; returns the tenant
+        the request addresses (None for a public or a platform method)."""
+        if method.public:
+            return None
         if not method.resource_field:
             if not self.authorizer.is_platform_admin(identity.principal):
                 raise PermissionDenied(
                     f"{method.name} needs the platform permission {method.permission}"
                 )
-            return
-        if request is None:  # client streaming: authorized per message
-            return
-        set_tenant(self._authorize(identity, method, _field(request, method.resource_field)))
+            return None
+        return self._authorize(identity, method, _field(request, method.resource_field))
 
     def _authorize(self, identity: Identity, method: Method, resource: str) -> str:
         tenant = names.tenant_of(resource)

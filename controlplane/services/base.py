@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from controlplane.auth.authenticator import Authenticator
@@ -17,6 +17,18 @@ if TYPE_CHECKING:
     from controlplane.services.artifacts import BlobStore
 
 
+@dataclass(frozen=True)
+class WatchLimits:
+    """How ``Watch...`` streams behave."""
+
+    # A watcher wakes at once for changes committed by this process, and polls this often
+    # for changes committed by others (several servers on one PostgreSQL database).
+    poll_seconds: float = 1.0
+    # A watch ends (OK) after this long; the client resumes from the last item it received.
+    # This bounds how long an idle stream holds a connection and its caller's old identity.
+    max_seconds: float = 600.0
+
+
 @dataclass
 class Services:
     """The server's long-lived parts that servicers use (one per process)."""
@@ -27,6 +39,7 @@ class Services:
     authorizer: Authorizer
     plugins: LoadedPlugins | None = None
     artifact_store: BlobStore | None = None
+    watch: WatchLimits = field(default_factory=WatchLimits)
 
 
 async def delete_resource(unit: UnitOfWork, row: Versioned, name: str, etag: str) -> None:

@@ -5,6 +5,10 @@ changes it, appends a governance event and an audit row."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +26,9 @@ from controlplane.store import governance as store
 from controlplane.store import registry
 from controlplane.store.audit import call_info
 from controlplane.store.db import UnitOfWork
+from controlplane.store.feeds import GOVERNANCE_EVENTS
 from controlplane.store.models import GovernanceEvent, ModelVersion, ReleasePolicy
-from controlplane.store.query import list_page
+from controlplane.store.query import filter_conditions, list_page
 from controlplane.v1 import governance_service_pb2 as pb
 from controlplane.v1 import governance_service_pb2_grpc as pb_grpc
 from controlplane.v1 import registry_service_pb2 as registry_pb
@@ -40,6 +45,10 @@ DEFAULT_SPLIT = "test"
 DEFAULT_ALIAS = "champion"
 MAX_RULES = 100
 MAX_APPROVALS = 20
+# A watch reads at most this many events per query.
+WATCH_BATCH = 500
+# The response header of a watch: the event it starts after ("": from the beginning).
+WATCH_AFTER_HEADER = "x-watch-after"
 
 _COMPARATORS = {
     pb.COMPARATOR_GREATER_OR_EQUAL: rules.Comparator.GE,
@@ -324,6 +333,15 @@ class GovernanceService(pb_grpc.GovernanceServiceServicer):
     def __init__(self, services: Services) -> None:
         self.db = services.db
         self.tokens = services.tokens
+        self.watch = services.watch
+
+    @asynccontextmanager
+    async def _moving(self) -> AsyncIterator[UnitOfWork]:
+        """The write transaction of a move. A move appends to the governance-event feed, so
+        it takes the feed's turn first, before it locks any row: two moves never deadlock."""
+        async with self.db.write() as unit:
+            await unit.append_to_feed(GOVERNANCE_EVENTS)
+            yield unit
 
     def _move(
         self,
@@ -336,6 +354,8 @@ class GovernanceService(pb_grpc.GovernanceServiceServicer):
     ) -> None:
         """Records a move of ``row`` (which may stay in its state): the new state, the event
         and the audit row, all in ``unit``."""
+        if (GOVERNANCE_EVENTS, row.tenant_id) not in unit.appended:
+            raise RuntimeError("a governance move must run in GovernanceService._moving")
         info = call_info.get()
         now = clock.now_us()
         from_state = row.state
@@ -407,7 +427,7 @@ class GovernanceService(pb_grpc.GovernanceServiceServicer):
         _, model_id, number = registry_rules.parse_version(request.name, "name")
         reason = _reason(request.reason)
         check.request_id(request.request_id)
-        async with self.db.write() as unit:
+        async with self._moving() as unit:
             row = await registry.get_version(unit.session, model_id, number, request.name)
             rules.check_action(rules.Action.SUBMIT, row.state, request.name)
             review_round = await store.current_round(unit.session, row.pk) + 1
@@ -420,7 +440,7 @@ class GovernanceService(pb_grpc.GovernanceServiceServicer):
         _, model_id, number = registry_rules.parse_version(request.name, "name")
         reason = _reason(request.reason)
         check.request_id(request.request_id)
-        async with self.db.write() as unit:
+        async with self._moving() as unit:
             row = await registry.get_version(unit.session, model_id, number, request.name)
             review_round, reviews = await _review(
                 unit, row, rules.Action.APPROVE, store.APPROVE, reason, request.name
@@ -450,7 +470,7 @@ class GovernanceService(pb_grpc.GovernanceServiceServicer):
         _, model_id, number = registry_rules.parse_version(request.name, "name")
         reason = _reason(request.reason, required=True)
         check.request_id(request.request_id)
-        async with self.db.write() as unit:
+        async with self._moving() as unit:
             row = await registry.get_version(unit.session, model_id, number, request.name)
             review_round, _ = await _review(
                 unit, row, rules.Action.REJECT, store.REJECT, reason, request.name
@@ -470,7 +490,7 @@ class GovernanceService(pb_grpc.GovernanceServiceServicer):
         info = call_info.get()
         model_name = names.MODEL.format(tenant, model_id)
         alias_name = registry.alias_name(tenant, model_id, alias)
-        async with self.db.write() as unit:
+        async with self._moving() as unit:
             # The model first (as SetModelAlias does): moves of its aliases are serialised.
             model = await registry.get_model(unit.session, model_id, model_name)
             row = await registry.get_version(unit.session, model_id, number, request.name)
@@ -532,7 +552,7 @@ class GovernanceService(pb_grpc.GovernanceServiceServicer):
         _, model_id, number = registry_rules.parse_version(request.name, "name")
         reason = _reason(request.reason)
         check.request_id(request.request_id)
-        async with self.db.write() as unit:
+        async with self._moving() as unit:
             row = await registry.get_version(unit.session, model_id, number, request.name)
             rules.check_action(rules.Action.RETIRE, row.state, request.name)
             aliases = await store.aliases_of(unit.session, row.pk)
@@ -553,7 +573,7 @@ class GovernanceService(pb_grpc.GovernanceServiceServicer):
         reason = _reason(request.reason)
         check.request_id(request.request_id)
         info = call_info.get()
-        async with self.db.write() as unit:
+        async with self._moving() as unit:
             model = await registry.get_model(
                 unit.session, model_id, names.MODEL.format(tenant, model_id)
             )
@@ -640,25 +660,13 @@ class GovernanceService(pb_grpc.GovernanceServiceServicer):
     async def ListGovernanceEvents(
         self, request: pb.ListGovernanceEventsRequest, context: ServicerContext
     ) -> pb.ListGovernanceEventsResponse:
-        parent = request.parent
-        is_version = "/versions/" in parent
-        if is_version:
-            _, model_id, number = registry_rules.parse_version(parent, "parent")
-        else:
-            _, model_id = names.MODEL.parse(parent, "parent", allow_wildcard_last=True)
         async with self.db.read() as session:
-            scope = []
-            if is_version:
-                version = await registry.get_version(session, model_id, number, parent)
-                scope.append(GovernanceEvent.version_pk == version.pk)
-            elif model_id != names.WILDCARD:
-                model = await registry.get_model(session, model_id, parent)
-                scope.append(GovernanceEvent.model_pk == model.pk)
+            scope = await _event_scope(session, request.parent)
             page = await list_page(
                 session,
                 store.EVENT_SCHEMA,
                 tokens=self.tokens,
-                query_id=["ListGovernanceEvents", parent],
+                query_id=["ListGovernanceEvents", request.parent],
                 scope=scope,
                 filter_text=request.filter,
                 requested_page_size=request.page_size,
@@ -669,3 +677,68 @@ class GovernanceService(pb_grpc.GovernanceServiceServicer):
             events=[event_proto(row, *numbers[row.version_pk]) for row in page.rows],
             next_page_token=page.next_page_token,
         )
+
+    async def WatchGovernanceEvents(
+        self, request: pb.WatchGovernanceEventsRequest, context: ServicerContext
+    ) -> AsyncIterator[pb.GovernanceEvent]:
+        tenant = names.tenant_of(request.parent) or ""  # the interceptor checked it
+        after = _watch_start(request, tenant)
+        start = request.after
+        conditions = filter_conditions(store.EVENT_SCHEMA, request.filter)
+        async with self.db.read() as session:
+            conditions += await _event_scope(session, request.parent)
+            if not request.after and not request.from_beginning:
+                last = await store.last_event(session)
+                if last is not None:
+                    numbers = await store.version_numbers(session, [last.version_pk])
+                    after, start = last.pk, event_name(last, *numbers[last.version_pk])
+        # The headers say the watch is in place, and where it starts: a client that loses the
+        # stream before any event resumes there.
+        await context.send_initial_metadata([(WATCH_AFTER_HEADER, start)])
+        feeds = self.db.feeds
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.watch.max_seconds
+        while True:
+            seen = feeds.generation(GOVERNANCE_EVENTS, tenant)
+            async with self.db.read() as session:
+                rows = await store.events_after(session, conditions, after, WATCH_BATCH)
+                numbers = await store.version_numbers(session, [row.version_pk for row in rows])
+            for row in rows:
+                yield event_proto(row, *numbers[row.version_pk])
+                after = row.pk
+            if len(rows) == WATCH_BATCH:
+                continue  # more are waiting: no pause
+            remaining = deadline - loop.time()
+            if feeds.closed or remaining <= 0:
+                return
+            # Woken by a move committed here, or polling for those of other processes.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(self.watch.poll_seconds, remaining)):
+                    await feeds.wait(GOVERNANCE_EVENTS, tenant, seen)
+
+
+async def _event_scope(session: Any, parent: str) -> list[Any]:
+    """The events of ``parent``: a version, a model, or every model (``models/-``)."""
+    if "/versions/" in parent:
+        _, model_id, number = registry_rules.parse_version(parent, "parent")
+        version = await registry.get_version(session, model_id, number, parent)
+        return [GovernanceEvent.version_pk == version.pk]
+    _, model_id = names.MODEL.parse(parent, "parent", allow_wildcard_last=True)
+    if model_id == names.WILDCARD:
+        return []
+    model = await registry.get_model(session, model_id, parent)
+    return [GovernanceEvent.model_pk == model.pk]
+
+
+def _watch_start(request: pb.WatchGovernanceEventsRequest, tenant: str) -> int:
+    """The pk the watch starts after, from ``after`` (0: from the beginning)."""
+    if not request.after:
+        return 0
+    if request.from_beginning:
+        raise InvalidArgument.for_field("from_beginning", "must not be set together with after")
+    event_tenant, *_, event = names.GOVERNANCE_EVENT.parse(request.after, "after")
+    if event_tenant != tenant:
+        raise InvalidArgument.for_field("after", f"must name an event of tenants/{tenant}")
+    if not event.isdigit() or int(event) < 1:
+        raise InvalidArgument.for_field("after", f"{event!r} is not an event id")
+    return int(event)

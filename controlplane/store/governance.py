@@ -9,7 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import ColumnElement, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controlplane.domain import filtering as fl
@@ -188,6 +188,30 @@ def add_event(
             time=now,
             detail=detail,
         )
+    )
+
+
+async def events_after(
+    session: AsyncSession,
+    conditions: Sequence[ColumnElement[bool]],
+    after_pk: int,
+    limit: int,
+) -> list[GovernanceEvent]:
+    """The tenant's events matching ``conditions`` with a pk above ``after_pk``, in pk order
+    (the order they committed in: ``controlplane.store.feeds``)."""
+    rows = await session.scalars(
+        select(GovernanceEvent)
+        .where(*conditions, GovernanceEvent.pk > after_pk)
+        .order_by(GovernanceEvent.pk)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def last_event(session: AsyncSession) -> GovernanceEvent | None:
+    """The tenant's newest event."""
+    return await session.scalar(
+        select(GovernanceEvent).order_by(GovernanceEvent.pk.desc()).limit(1)
     )
 
 

@@ -206,6 +206,13 @@ def _parse(
     return node, order
 
 
+def filter_conditions(schema: ListSchema, filter_text: str) -> list[ColumnElement[bool]]:
+    """The conditions of a filter in the list filter language, for a query that is not a
+    page (a watch); a bad filter is INVALID_ARGUMENT naming ``filter``."""
+    node, _ = _parse(schema, filter_text, "")
+    return _Compiler(schema).where(node)
+
+
 async def list_page(
     session: AsyncSession,
     schema: ListSchema,

@@ -256,3 +256,15 @@ class ListGovernanceEventsResponse(_message.Message):
     events: _containers.RepeatedCompositeFieldContainer[GovernanceEvent]
     next_page_token: str
     def __init__(self, events: _Optional[_Iterable[_Union[GovernanceEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class WatchGovernanceEventsRequest(_message.Message):
+    __slots__ = ("parent", "filter", "after", "from_beginning")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    FROM_BEGINNING_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    filter: str
+    after: str
+    from_beginning: bool
+    def __init__(self, parent: _Optional[str] = ..., filter: _Optional[str] = ..., after: _Optional[str] = ..., from_beginning: _Optional[bool] = ...) -> None: ...

@@ -97,6 +97,11 @@ class GovernanceServiceStub:
                 request_serializer=controlplane_dot_v1_dot_governance__service__pb2.ListGovernanceEventsRequest.SerializeToString,
                 response_deserializer=controlplane_dot_v1_dot_governance__service__pb2.ListGovernanceEventsResponse.FromString,
                 _registered_method=True)
+        self.WatchGovernanceEvents = channel.unary_stream(
+                '/controlplane.v1.GovernanceService/WatchGovernanceEvents',
+                request_serializer=controlplane_dot_v1_dot_governance__service__pb2.WatchGovernanceEventsRequest.SerializeToString,
+                response_deserializer=controlplane_dot_v1_dot_governance__service__pb2.GovernanceEvent.FromString,
+                _registered_method=True)
 
 
 class GovernanceServiceServicer:
@@ -191,6 +196,22 @@ class GovernanceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchGovernanceEvents(self, request, context):
+        """Governance events as they are recorded, oldest first, of the same parents as
+        ListGovernanceEvents: what a deployment or pipeline follows to act on a release. The
+        stream starts after `after` (the last event the client has), with every recorded event
+        (`from_beginning`), or with the events recorded from now on (neither). The response
+        headers come once the watch is in place (every event recorded after them is sent), with
+        `x-watch-after`: the name of the event the stream starts after ("" for the beginning).
+        The stream ends with OK when the server closes it (shutting down, or after the server's
+        longest watch time); a client resumes with `after` set to the last event it received (or
+        to `x-watch-after`) and misses nothing. The caller's key and permission are checked again
+        before each event.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GovernanceServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -248,6 +269,11 @@ def add_GovernanceServiceServicer_to_server(servicer, server):
                     servicer.ListGovernanceEvents,
                     request_deserializer=controlplane_dot_v1_dot_governance__service__pb2.ListGovernanceEventsRequest.FromString,
                     response_serializer=controlplane_dot_v1_dot_governance__service__pb2.ListGovernanceEventsResponse.SerializeToString,
+            ),
+            'WatchGovernanceEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchGovernanceEvents,
+                    request_deserializer=controlplane_dot_v1_dot_governance__service__pb2.WatchGovernanceEventsRequest.FromString,
+                    response_serializer=controlplane_dot_v1_dot_governance__service__pb2.GovernanceEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -554,6 +580,33 @@ class GovernanceService:
             '/controlplane.v1.GovernanceService/ListGovernanceEvents',
             controlplane_dot_v1_dot_governance__service__pb2.ListGovernanceEventsRequest.SerializeToString,
             controlplane_dot_v1_dot_governance__service__pb2.ListGovernanceEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchGovernanceEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/controlplane.v1.GovernanceService/WatchGovernanceEvents',
+            controlplane_dot_v1_dot_governance__service__pb2.WatchGovernanceEventsRequest.SerializeToString,
+            controlplane_dot_v1_dot_governance__service__pb2.GovernanceEvent.FromString,
             options,
             channel_credentials,
             insecure,

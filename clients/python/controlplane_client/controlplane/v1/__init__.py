@@ -188,6 +188,7 @@ __all__ = (
     "UpdateTenantRequest",
     "UploadArtifactContentRequest",
     "Value",
+    "WatchGovernanceEventsRequest",
 )
 
 import datetime
@@ -3709,6 +3710,35 @@ class Value(betterproto2.Message):
 default_message_pool.register_message("controlplane.v1", "Value", Value)
 
 
+@dataclass(eq=False, repr=False)
+class WatchGovernanceEventsRequest(betterproto2.Message):
+    parent: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    A version, a model, or tenants/{tenant}/models/-.
+    """
+
+    filter: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    Filter on action, principal, time, as in ListGovernanceEvents.
+    """
+
+    after: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    """
+    The name of an event of the parent's tenant: the stream starts with the events recorded
+    after it.
+    """
+
+    from_beginning: "bool" = betterproto2.field(4, betterproto2.TYPE_BOOL)
+    """
+    Start with every recorded event (not together with `after`).
+    """
+
+
+default_message_pool.register_message(
+    "controlplane.v1", "WatchGovernanceEventsRequest", WatchGovernanceEventsRequest
+)
+
+
 class ArtifactServiceSyncStub:
     """
     The bytes of metadata artifacts (model files, dataset snapshots, reports), of any size.
@@ -4565,6 +4595,28 @@ class GovernanceServiceSyncStub:
             ListGovernanceEventsResponse.FromString,
         )(message)
 
+    def watch_governance_events(
+        self, message: "WatchGovernanceEventsRequest"
+    ) -> "Iterator[GovernanceEvent]":
+        """
+        Governance events as they are recorded, oldest first, of the same parents as
+        ListGovernanceEvents: what a deployment or pipeline follows to act on a release. The
+        stream starts after `after` (the last event the client has), with every recorded event
+        (`from_beginning`), or with the events recorded from now on (neither). The response
+        headers come once the watch is in place (every event recorded after them is sent), with
+        `x-watch-after`: the name of the event the stream starts after ("" for the beginning).
+        The stream ends with OK when the server closes it (shutting down, or after the server's
+        longest watch time); a client resumes with `after` set to the last event it received (or
+        to `x-watch-after`) and misses nothing. The caller's key and permission are checked again
+        before each event.
+        """
+
+        yield from self._channel.unary_stream(
+            "/controlplane.v1.GovernanceService/WatchGovernanceEvents",
+            WatchGovernanceEventsRequest.SerializeToString,
+            GovernanceEvent.FromString,
+        )(message)
+
 
 class GovernanceServiceStub(betterproto2_grpclib.ServiceStub):
     """
@@ -4808,6 +4860,37 @@ class GovernanceServiceStub(betterproto2_grpclib.ServiceStub):
             deadline=deadline,
             metadata=metadata,
         )
+
+    async def watch_governance_events(
+        self,
+        message: "WatchGovernanceEventsRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "AsyncIterator[GovernanceEvent]":
+        """
+        Governance events as they are recorded, oldest first, of the same parents as
+        ListGovernanceEvents: what a deployment or pipeline follows to act on a release. The
+        stream starts after `after` (the last event the client has), with every recorded event
+        (`from_beginning`), or with the events recorded from now on (neither). The response
+        headers come once the watch is in place (every event recorded after them is sent), with
+        `x-watch-after`: the name of the event the stream starts after ("" for the beginning).
+        The stream ends with OK when the server closes it (shutting down, or after the server's
+        longest watch time); a client resumes with `after` set to the last event it received (or
+        to `x-watch-after`) and misses nothing. The caller's key and permission are checked again
+        before each event.
+        """
+
+        async for response in self._unary_stream(
+            "/controlplane.v1.GovernanceService/WatchGovernanceEvents",
+            message,
+            GovernanceEvent,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        ):
+            yield response
 
 
 class MetadataServiceSyncStub:

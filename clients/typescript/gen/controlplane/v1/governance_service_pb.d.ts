@@ -657,6 +657,46 @@ export declare type ListGovernanceEventsResponse = Message<"controlplane.v1.List
 export declare const ListGovernanceEventsResponseSchema: GenMessage<ListGovernanceEventsResponse>;
 
 /**
+ * @generated from message controlplane.v1.WatchGovernanceEventsRequest
+ */
+export declare type WatchGovernanceEventsRequest = Message<"controlplane.v1.WatchGovernanceEventsRequest"> & {
+  /**
+   * A version, a model, or tenants/{tenant}/models/-.
+   *
+   * @generated from field: string parent = 1;
+   */
+  parent: string;
+
+  /**
+   * Filter on action, principal, time, as in ListGovernanceEvents.
+   *
+   * @generated from field: string filter = 2;
+   */
+  filter: string;
+
+  /**
+   * The name of an event of the parent's tenant: the stream starts with the events recorded
+   * after it.
+   *
+   * @generated from field: string after = 3;
+   */
+  after: string;
+
+  /**
+   * Start with every recorded event (not together with `after`).
+   *
+   * @generated from field: bool from_beginning = 4;
+   */
+  fromBeginning: boolean;
+};
+
+/**
+ * Describes the message controlplane.v1.WatchGovernanceEventsRequest.
+ * Use `create(WatchGovernanceEventsRequestSchema)` to create a new message.
+ */
+export declare const WatchGovernanceEventsRequestSchema: GenMessage<WatchGovernanceEventsRequest>;
+
+/**
  * @generated from enum controlplane.v1.Comparator
  */
 export enum Comparator {
@@ -815,6 +855,25 @@ export declare const GovernanceService: GenService<{
     methodKind: "unary";
     input: typeof ListGovernanceEventsRequestSchema;
     output: typeof ListGovernanceEventsResponseSchema;
+  },
+  /**
+   * Governance events as they are recorded, oldest first, of the same parents as
+   * ListGovernanceEvents: what a deployment or pipeline follows to act on a release. The
+   * stream starts after `after` (the last event the client has), with every recorded event
+   * (`from_beginning`), or with the events recorded from now on (neither). The response
+   * headers come once the watch is in place (every event recorded after them is sent), with
+   * `x-watch-after`: the name of the event the stream starts after ("" for the beginning).
+   * The stream ends with OK when the server closes it (shutting down, or after the server's
+   * longest watch time); a client resumes with `after` set to the last event it received (or
+   * to `x-watch-after`) and misses nothing. The caller's key and permission are checked again
+   * before each event.
+   *
+   * @generated from rpc controlplane.v1.GovernanceService.WatchGovernanceEvents
+   */
+  watchGovernanceEvents: {
+    methodKind: "server_streaming";
+    input: typeof WatchGovernanceEventsRequestSchema;
+    output: typeof GovernanceEventSchema;
   },
 }>;
 
