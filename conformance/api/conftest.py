@@ -1,5 +1,5 @@
 """The API suite's fixtures: a channel to ``--target``, the platform administrator of
-``--token``, and two fresh tenants (``conf-...``) with a viewer, an editor and an admin each,
+``--token``, and two fresh tenants (``conf-...``) with a caller of each built-in role,
 created through the API at the start of the session and deleted (best effort) at its end.
 
 The options themselves are registered by ``conformance.pytest_plugin``: pytest reads
@@ -22,6 +22,7 @@ from conformance.api.support import CONNECT_TIMEOUT_S, Caller, Tenant, open_chan
 from controlplane.v1 import (
     experiment_service_pb2,
     metadata_service_pb2,
+    registry_service_pb2,
     tenant_service_pb2,
 )
 
@@ -36,6 +37,8 @@ NO_TARGET = (
 ROLES = {
     "viewer": tenant_service_pb2.ROLE_VIEWER,
     "editor": tenant_service_pb2.ROLE_EDITOR,
+    "maintainer": tenant_service_pb2.ROLE_MAINTAINER,
+    "approver": tenant_service_pb2.ROLE_APPROVER,
     "admin": tenant_service_pb2.ROLE_ADMIN,
 }
 
@@ -133,7 +136,7 @@ def _create_tenant(admin: Caller, tenant_id: str) -> Tenant:
             tenant_service_pb2.CreateApiKeyRequest(parent=principal.name)
         )
         callers[role_name] = Caller(admin.channel, key.secret, principal.name)
-    return Tenant(tenant_id, callers["viewer"], callers["editor"], callers["admin"])
+    return Tenant(tenant_id, **callers)
 
 
 def _delete_all(list_names: Callable[[], list[str]], delete: Callable[[str], object]) -> None:
@@ -147,12 +150,37 @@ def _delete_all(list_names: Callable[[], list[str]], delete: Callable[[str], obj
 
 
 def _delete_tenant(admin: Caller, tenant_id: str) -> None:
-    """Deletes a tenant the suite created: its experiments and metadata, then the tenant (its
-    principals, keys and role bindings go with it). Best effort: a failure only warns."""
+    """Deletes a tenant the suite created: its models, experiments and metadata, then the
+    tenant (its principals, keys and role bindings go with it). Best effort: a failure only
+    warns."""
     parent = f"tenants/{tenant_id}"
     md = metadata_service_pb2
     ex = experiment_service_pb2
+    rg = registry_service_pb2
     steps: list[tuple[Callable[[], list[str]], Callable[[str], Any]]] = [
+        (
+            lambda: [
+                a.name
+                for m in admin.registry.ListRegisteredModels(
+                    rg.ListRegisteredModelsRequest(parent=parent, page_size=1000)
+                ).registered_models
+                for a in admin.registry.ListModelAliases(
+                    rg.ListModelAliasesRequest(parent=m.name)
+                ).aliases
+            ],
+            lambda name: admin.registry.DeleteModelAlias(rg.DeleteModelAliasRequest(name=name)),
+        ),
+        (
+            lambda: [
+                m.name
+                for m in admin.registry.ListRegisteredModels(
+                    rg.ListRegisteredModelsRequest(parent=parent, page_size=1000)
+                ).registered_models
+            ],
+            lambda name: admin.registry.DeleteRegisteredModel(
+                rg.DeleteRegisteredModelRequest(name=name)
+            ),
+        ),
         (
             lambda: [
                 e.name

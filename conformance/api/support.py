@@ -22,10 +22,13 @@ from grpc_status import rpc_status
 from controlplane.v1 import (
     artifact_service_pb2,
     artifact_service_pb2_grpc,
+    audit_service_pb2_grpc,
     experiment_service_pb2_grpc,
+    governance_service_pb2_grpc,
     metadata_service_pb2,
     metadata_service_pb2_grpc,
     plugin_service_pb2_grpc,
+    registry_service_pb2_grpc,
     tenant_service_pb2_grpc,
 )
 
@@ -71,7 +74,7 @@ class AuthedStub:
 
 @dataclass
 class Caller:
-    """One bearer token (or none) on one channel, with the stubs of the five services."""
+    """One bearer token (or none) on one channel, with the stubs of the services."""
 
     channel: grpc.Channel
     token: str | None
@@ -81,6 +84,9 @@ class Caller:
     experiments: AuthedStub = field(init=False, repr=False)
     artifacts: AuthedStub = field(init=False, repr=False)
     plugins: AuthedStub = field(init=False, repr=False)
+    registry: AuthedStub = field(init=False, repr=False)
+    governance: AuthedStub = field(init=False, repr=False)
+    audit: AuthedStub = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         auth = self.auth
@@ -104,6 +110,18 @@ class Caller:
             plugin_service_pb2_grpc.PluginServiceStub(self.channel),  # type: ignore[no-untyped-call]
             auth,
         )
+        self.registry = AuthedStub(
+            registry_service_pb2_grpc.RegistryServiceStub(self.channel),  # type: ignore[no-untyped-call]
+            auth,
+        )
+        self.governance = AuthedStub(
+            governance_service_pb2_grpc.GovernanceServiceStub(self.channel),  # type: ignore[no-untyped-call]
+            auth,
+        )
+        self.audit = AuthedStub(
+            audit_service_pb2_grpc.AuditServiceStub(self.channel),  # type: ignore[no-untyped-call]
+            auth,
+        )
 
     @property
     def auth(self) -> list[tuple[str, str]]:
@@ -117,6 +135,8 @@ class Tenant:
     tenant_id: str
     viewer: Caller
     editor: Caller
+    maintainer: Caller
+    approver: Caller
     admin: Caller
 
     @property
