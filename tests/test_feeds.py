@@ -153,3 +153,33 @@ EVENT_INSERT = (
     " principal, reason, request_id, time, detail, tenant_id)"
     " VALUES (?, 1, 1, 'submit', 1, 2, 'p', '', '', 0, '{}', 'a')"
 )
+
+
+async def test_poll_reads_each_watched_feed_once_and_wakes_on_a_change() -> None:
+    feeds = FeedChanges()
+    newest = {("f", "a"): 5, ("f", "b"): 7}
+    asked: list[tuple[str, str]] = []
+
+    async def newest_pk(feed: str, tenant: str) -> int:
+        asked.append((feed, tenant))
+        return newest[(feed, tenant)]
+
+    with feeds.watching("f", "a"), feeds.watching("f", "a"):
+        await feeds.poll(newest_pk)
+        assert asked == [("f", "a")]  # once per watched key, however many watchers
+        first = feeds.generation("f", "a")
+        assert first == 1  # newly watched: woken, a commit may have come before its wait
+        await feeds.poll(newest_pk)
+        assert feeds.generation("f", "a") == first  # nothing new
+        newest[("f", "a")] = 6
+        waiter = asyncio.create_task(feeds.wait("f", "a", first))
+        await asyncio.sleep(0)
+        await feeds.poll(newest_pk)
+        await asyncio.wait_for(waiter, 10)
+    asked.clear()
+    await feeds.poll(newest_pk)
+    assert asked == []  # no longer watched: not read
+
+
+async def test_newest_pk_reads_the_tenants_newest_event(migrated: Database) -> None:  # noqa: F811
+    assert await migrated.newest_pk(GOVERNANCE_EVENTS, "a") == 0

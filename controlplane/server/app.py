@@ -80,13 +80,17 @@ async def _repeat(every_seconds: float, what: str, action: Callable[[], Awaitabl
             log.exception("%s failed; will retry", what)
 
 
-def _maintain(db: Database) -> list[asyncio.Task[None]]:
-    if not db.is_sqlite:
-        return []
+def _maintain(db: Database, settings: Settings) -> list[asyncio.Task[None]]:
     loop = asyncio.get_running_loop()
-    statistics = _repeat(ANALYZE_EVERY_SECONDS, "refreshing SQLite statistics", db.analyze)
-    checkpoints = _repeat(CHECKPOINT_EVERY_SECONDS, "checkpointing the WAL", db.checkpoint)
-    return [loop.create_task(statistics), loop.create_task(checkpoints)]
+    # Watchers wake at once for commits through this server; those through other servers on
+    # the same database are found by this poll (one query per watched feed and tenant).
+    feeds = _repeat(settings.watch_poll_seconds, "polling the watched feeds", db.poll_feeds)
+    tasks = [loop.create_task(feeds)]
+    if db.is_sqlite:
+        statistics = _repeat(ANALYZE_EVERY_SECONDS, "refreshing SQLite statistics", db.analyze)
+        checkpoints = _repeat(CHECKPOINT_EVERY_SECONDS, "checkpointing the WAL", db.checkpoint)
+        tasks += [loop.create_task(statistics), loop.create_task(checkpoints)]
+    return tasks
 
 
 @dataclass
@@ -164,7 +168,7 @@ async def start(settings: Settings, plugins: LoadedPlugins | None = None) -> Run
         authorizer=authorizer,
         plugins=plugins,
         artifact_store=blobs,
-        watch=WatchLimits(settings.watch_poll_seconds, settings.watch_max_seconds),
+        watch=WatchLimits(max_seconds=settings.watch_max_seconds),
     )
 
     server = grpc.aio.server(
@@ -228,7 +232,7 @@ async def start(settings: Settings, plugins: LoadedPlugins | None = None) -> Run
         await db.dispose()
         raise
     authorizer.start()
-    maintenance = _maintain(db)
+    maintenance = _maintain(db, settings)
     log.info(
         "serving",
         extra={

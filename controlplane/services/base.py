@@ -19,11 +19,9 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class WatchLimits:
-    """How ``Watch...`` streams behave."""
+    """How ``Watch...`` streams behave (how often the server looks for changes made through
+    other servers is the server's feed poll: ``Settings.watch_poll_seconds``)."""
 
-    # A watcher wakes at once for changes committed by this process, and polls this often
-    # for changes committed by others (several servers on one PostgreSQL database).
-    poll_seconds: float = 1.0
     # A watch ends (OK) after this long; the client resumes from the last item it received.
     # This bounds how long an idle stream holds a connection and its caller's old identity.
     max_seconds: float = 600.0

@@ -698,23 +698,25 @@ class GovernanceService(pb_grpc.GovernanceServiceServicer):
         feeds = self.db.feeds
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.watch.max_seconds
-        while True:
-            seen = feeds.generation(GOVERNANCE_EVENTS, tenant)
-            async with self.db.read() as session:
-                rows = await store.events_after(session, conditions, after, WATCH_BATCH)
-                numbers = await store.version_numbers(session, [row.version_pk for row in rows])
-            for row in rows:
-                yield event_proto(row, *numbers[row.version_pk])
-                after = row.pk
-            if len(rows) == WATCH_BATCH:
-                continue  # more are waiting: no pause
-            remaining = deadline - loop.time()
-            if feeds.closed or remaining <= 0:
-                return
-            # Woken by a move committed here, or polling for those of other processes.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(min(self.watch.poll_seconds, remaining)):
-                    await feeds.wait(GOVERNANCE_EVENTS, tenant, seen)
+        with feeds.watching(GOVERNANCE_EVENTS, tenant):
+            while True:
+                seen = feeds.generation(GOVERNANCE_EVENTS, tenant)
+                async with self.db.read() as session:
+                    rows = await store.events_after(session, conditions, after, WATCH_BATCH)
+                    pks = [row.version_pk for row in rows]
+                    numbers = await store.version_numbers(session, pks)
+                for row in rows:
+                    yield event_proto(row, *numbers[row.version_pk])
+                    after = row.pk
+                if len(rows) == WATCH_BATCH:
+                    continue  # more are waiting: no pause
+                remaining = deadline - loop.time()
+                if feeds.closed or remaining <= 0:
+                    return
+                # Woken by a move committed here, or by the server's poll of the feed.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(remaining):
+                        await feeds.wait(GOVERNANCE_EVENTS, tenant, seen)
 
 
 async def _event_scope(session: Any, parent: str) -> list[Any]:

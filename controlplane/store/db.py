@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
-from sqlalchemy import Select, event, text
+from sqlalchemy import Select, event, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError
@@ -29,10 +29,10 @@ from sqlalchemy.orm import ORMExecuteState, Session
 from controlplane.errors import Conflict
 from controlplane.store.audit import AUDIT_INSERT, audit_row
 from controlplane.store.direct import DirectUnit
-from controlplane.store.feeds import ORDER_LOCK, FeedChanges
+from controlplane.store.feeds import FEED_MODELS, ORDER_LOCK, FeedChanges
 from controlplane.store.inline_sqlite import SQLITE_PRAGMAS, SharedWriter
 from controlplane.store.models import Versioned
-from controlplane.store.tenancy import current_tenant, scope_setting
+from controlplane.store.tenancy import current_tenant, scope_setting, tenant_scope
 
 
 def upsert_insert(dialect: str) -> Any:
@@ -229,6 +229,18 @@ class Database:
                 raise
         for feed, tenant in unit.appended:
             self.feeds.notify(feed, tenant)
+
+    async def newest_pk(self, feed: str, tenant: str) -> int:
+        """The pk of ``tenant``'s newest row in ``feed`` (0 when it has none)."""
+        table = FEED_MODELS[feed]
+        with tenant_scope(tenant):
+            async with self.read() as session:
+                pk = await session.scalar(select(table.pk).order_by(table.pk.desc()).limit(1))
+        return int(pk or 0)
+
+    async def poll_feeds(self) -> None:
+        """Wakes this process's watchers of feeds that another process appended to."""
+        await self.feeds.poll(self.newest_pk)
 
     @property
     def has_direct_writes(self) -> bool:

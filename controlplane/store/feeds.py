@@ -10,27 +10,66 @@ nothing only if rows become visible in pk order:
   that tenant gets its pk only after this one has committed or rolled back.
 
 ``FeedChanges`` wakes the watchers of this process when a transaction that appended to their
-feed commits; a change committed by another server process is found by polling.
+feed commits. A change committed by another server process is found by ``FeedChanges.poll``,
+which the server runs every few seconds: one query per watched (feed, tenant), however many
+watchers it has, so an idle watch costs nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
 
 from sqlalchemy import text
 
+from controlplane.store.models import GovernanceEvent
+
 GOVERNANCE_EVENTS = "governance_events"
+# Each feed's table (a model with an integer ``pk``).
+FEED_MODELS = {GOVERNANCE_EVENTS: GovernanceEvent}
 
 ORDER_LOCK = text("SELECT pg_advisory_xact_lock(hashtext(:feed), hashtext(:tenant))")
+
+Key = tuple[str, str]  # (feed, tenant)
 
 
 class FeedChanges:
     """In-process change notices per (feed, tenant), for watchers to wait on."""
 
     def __init__(self) -> None:
-        self._generations: dict[tuple[str, str], int] = {}
-        self._waiters: dict[tuple[str, str], asyncio.Event] = {}
+        self._generations: dict[Key, int] = {}
+        self._waiters: dict[Key, asyncio.Event] = {}
+        self._watched: Counter[Key] = Counter()
+        # The newest pk ``poll`` saw of each watched key.
+        self._polled: dict[Key, int] = {}
         self.closed = False
+
+    @contextlib.contextmanager
+    def watching(self, feed: str, tenant: str) -> Iterator[None]:
+        """Marks (feed, tenant) as watched while the block runs, so ``poll`` looks at it."""
+        key = (feed, tenant)
+        self._watched[key] += 1
+        try:
+            yield
+        finally:
+            self._watched[key] -= 1
+            if not self._watched[key]:
+                del self._watched[key]
+
+    async def poll(self, newest_pk: Callable[[str, str], Awaitable[int]]) -> None:
+        """Looks for changes committed by other processes: reads the newest pk of each
+        watched (feed, tenant) with ``newest_pk(feed, tenant)`` and wakes its watchers when
+        it moved, or when the key is newly watched (a commit may have come before the
+        watcher's first wait)."""
+        for key in list(self._watched):
+            newest = await newest_pk(*key)
+            if self._polled.get(key) != newest:
+                self._polled[key] = newest
+                self.notify(*key)
+        for key in self._polled.keys() - self._watched.keys():
+            del self._polled[key]
 
     def generation(self, feed: str, tenant: str) -> int:
         """A number that changes whenever ``notify`` is called for (feed, tenant): read it
@@ -38,6 +77,7 @@ class FeedChanges:
         return self._generations.get((feed, tenant), 0)
 
     def notify(self, feed: str, tenant: str) -> None:
+        """Wakes the watchers of (feed, tenant)."""
         key = (feed, tenant)
         self._generations[key] = self._generations.get(key, 0) + 1
         waiters = self._waiters.pop(key, None)
