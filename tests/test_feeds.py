@@ -5,17 +5,19 @@ notices themselves."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from controlplane.store import migrate
 from controlplane.store.db import Database
 from controlplane.store.feeds import GOVERNANCE_EVENTS, FeedChanges
 from controlplane.store.tenancy import tenant_scope
-from tests.conftest import _create_pg_database, _drop_pg_database
+from tests.conftest import PG_ADMIN_URL, _create_pg_database, _drop_pg_database
 from tests.test_store import empty_db, migrated  # noqa: F401  (fixtures)
 
 # How long a blocked appender is given to (wrongly) get through; it must not, on any machine.
@@ -183,3 +185,65 @@ async def test_poll_reads_each_watched_feed_once_and_wakes_on_a_change() -> None
 
 async def test_newest_pk_reads_the_tenants_newest_event(migrated: Database) -> None:  # noqa: F811
     assert await migrated.newest_pk(GOVERNANCE_EVENTS, "a") == 0
+
+
+async def _commit_append(db: Database, tenant: str, *, fail: bool = False) -> None:
+    with tenant_scope(tenant), contextlib.suppress(RuntimeError):
+        async with db.write() as unit:
+            await unit.append_to_feed(GOVERNANCE_EVENTS)
+            if fail:
+                raise RuntimeError("rolled back")
+
+
+async def _changed(db: Database, tenant: str, seen: int) -> int:
+    """Waits until the feed's generation moves past ``seen``; returns it."""
+    await asyncio.wait_for(db.feeds.wait(GOVERNANCE_EVENTS, tenant, seen), 10)
+    return db.feeds.generation(GOVERNANCE_EVENTS, tenant)
+
+
+async def test_commits_of_another_process_wake_watchers_at_once(postgres: Database) -> None:
+    # No poll runs here: only PostgreSQL's notices can wake the listening side.
+    await postgres.listen_to_feeds()
+    other = Database(postgres.url)  # another server process on the same database
+
+    async def all_heard() -> None:
+        """Notices arrive in commit order: once one for tenant b is heard, so is all before."""
+        seen = postgres.feeds.generation(GOVERNANCE_EVENTS, "b")
+        await _commit_append(other, "b")
+        await _changed(postgres, "b", seen)
+
+    try:
+        seen = postgres.feeds.generation(GOVERNANCE_EVENTS, "a")
+        await _commit_append(other, "a", fail=True)  # a rollback sends nothing
+        await _commit_append(other, "a")
+        assert await _changed(postgres, "a", seen) == seen + 1  # at once: no poll runs
+        await all_heard()
+        assert postgres.feeds.generation(GOVERNANCE_EVENTS, "a") == seen + 1
+        await _commit_append(postgres, "a")  # its own commit wakes it directly, once
+        await all_heard()
+        assert postgres.feeds.generation(GOVERNANCE_EVENTS, "a") == seen + 2
+    finally:
+        await other.dispose()
+
+
+async def test_the_listener_reconnects_after_losing_its_connection(postgres: Database) -> None:
+    await postgres.listen_to_feeds()
+    listener = postgres._feed_listener
+    assert listener is not None and listener._connection is not None
+    backend = listener._connection.get_server_pid()
+    admin = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await admin.execute("SELECT pg_terminate_backend($1)", backend)
+    finally:
+        await admin.close()
+    other = Database(postgres.url)
+    try:
+        with postgres.feeds.watching(GOVERNANCE_EVENTS, "a"):
+            seen = postgres.feeds.generation(GOVERNANCE_EVENTS, "a")
+            # Back: it wakes the watched feeds (notices may have been missed meanwhile).
+            seen = await asyncio.wait_for(_changed(postgres, "a", seen), 10)
+            await _commit_append(other, "a")
+            assert await _changed(postgres, "a", seen) == seen + 1
+        assert listener._connection.get_server_pid() != backend
+    finally:
+        await other.dispose()

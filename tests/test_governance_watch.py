@@ -249,7 +249,7 @@ async def test_moves_wake_the_watches_of_their_own_server_at_once(
     async with another_server(database_url, tmp_path, watch_poll_seconds=60.0) as (_, channel):
         model_name, version = await fresh(world)
         stream, _ = await open_watch(on(channel, world["viewer"]), model_name)
-        await submit(world, version)  # through the session's server: found by polling, later
+        await submit(world, version)  # through the session's server: heard or polled, later
         await approve(on(channel, world["approver"]), version)  # through this one: at once
         # The wake-up reads everything committed so far, in order.
         assert (await next_event(stream)).action == "submit"

@@ -185,9 +185,8 @@ def _add_server(subparsers: Any) -> None:
         "--watch-poll-seconds",
         type=float,
         metavar="SECONDS",
-        help="how often watch streams look for changes made through other servers ("
-        + _env_help("WATCH_POLL_SECONDS", 1)
-        + ")",
+        help="how often watch streams look for changes made through other servers, where "
+        "PostgreSQL's notices do not tell them (" + _env_help("WATCH_POLL_SECONDS", 1) + ")",
     )
     parser.add_argument(
         "--watch-max-seconds",

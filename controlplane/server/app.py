@@ -82,8 +82,8 @@ async def _repeat(every_seconds: float, what: str, action: Callable[[], Awaitabl
 
 def _maintain(db: Database, settings: Settings) -> list[asyncio.Task[None]]:
     loop = asyncio.get_running_loop()
-    # Watchers wake at once for commits through this server; those through other servers on
-    # the same database are found by this poll (one query per watched feed and tenant).
+    # Watchers wake at once for commits through this server, and on PostgreSQL for those of
+    # other servers (NOTIFY); this poll is the fallback (one query per watched feed and tenant).
     feeds = _repeat(settings.watch_poll_seconds, "polling the watched feeds", db.poll_feeds)
     tasks = [loop.create_task(feeds)]
     if db.is_sqlite:
@@ -158,6 +158,7 @@ async def start(settings: Settings, plugins: LoadedPlugins | None = None) -> Run
         authorizer = Authorizer(db)
         await authorizer.load()
         await db.analyze()
+        await db.listen_to_feeds()
     except BaseException:
         await db.dispose()
         raise

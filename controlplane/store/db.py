@@ -29,7 +29,15 @@ from sqlalchemy.orm import ORMExecuteState, Session
 from controlplane.errors import Conflict
 from controlplane.store.audit import AUDIT_INSERT, audit_row
 from controlplane.store.direct import DirectUnit
-from controlplane.store.feeds import FEED_MODELS, ORDER_LOCK, FeedChanges
+from controlplane.store.feeds import (
+    FEED_MODELS,
+    NOTIFY,
+    ORDER_LOCK,
+    FeedChanges,
+    FeedListener,
+    new_origin,
+    notice,
+)
 from controlplane.store.inline_sqlite import SQLITE_PRAGMAS, SharedWriter
 from controlplane.store.models import Versioned
 from controlplane.store.tenancy import current_tenant, scope_setting, tenant_scope
@@ -70,22 +78,26 @@ class UnitOfWork:
     """One transaction. A unit that changes anything must record an audit event before it
     commits; this is checked on commit, so a mutation without an audit record cannot land."""
 
-    def __init__(self, session: AsyncSession, *, concurrent_writers: bool = False) -> None:
+    def __init__(self, session: AsyncSession, *, feed_origin: str | None = None) -> None:
         self.session = session
         self._audit_rows: list[dict[str, Any]] = []
-        self._concurrent_writers = concurrent_writers
+        # PostgreSQL only: the id this process's feed notices carry.
+        self._feed_origin = feed_origin
         self.appended: set[tuple[str, str]] = set()
 
     async def append_to_feed(self, feed: str) -> None:
         """Declares that this transaction appends rows to ``feed`` for the current tenant
         (``controlplane.store.feeds``); call it before the first such row is inserted. On
         PostgreSQL it waits for the tenant's previous appender to finish, so the feed's rows
-        commit in pk order; after commit, the feed's watchers in this process are woken."""
+        commit in pk order, and notifies the other server processes on commit. After commit,
+        the feed's watchers in this process are woken."""
         key = (feed, current_tenant())
         if key in self.appended:
             return
-        if self._concurrent_writers:
+        if self._feed_origin is not None:
             await self.session.execute(ORDER_LOCK, {"feed": feed, "tenant": key[1]})
+            payload = notice(self._feed_origin, feed, key[1])
+            await self.session.execute(NOTIFY, {"payload": payload})
         self.appended.add(key)
 
     @property
@@ -183,6 +195,8 @@ class Database:
         )
         self._read_sessions = async_sessionmaker(self.reader, expire_on_commit=False)
         self.feeds = FeedChanges()
+        self._feed_origin = None if self.is_sqlite else new_origin()
+        self._feed_listener: FeedListener | None = None
 
     @property
     def engines(self) -> tuple[AsyncEngine, ...]:
@@ -215,7 +229,7 @@ class Database:
         """A write transaction; commits on success, rolls back on any exception. A unique
         constraint violation (two writers racing) becomes ABORTED so the caller can retry."""
         async with self.writer_turn(), self._write_sessions() as session:
-            unit = UnitOfWork(session, concurrent_writers=not self.is_sqlite)
+            unit = UnitOfWork(session, feed_origin=self._feed_origin)
             try:
                 async with session.begin():
                     await self._scope_transaction(session)
@@ -241,6 +255,18 @@ class Database:
     async def poll_feeds(self) -> None:
         """Wakes this process's watchers of feeds that another process appended to."""
         await self.feeds.poll(self.newest_pk)
+
+    async def listen_to_feeds(self) -> None:
+        """On PostgreSQL, hears other processes' feed notices from now on (until dispose), so
+        their commits wake this process's watchers at once; a no-op on SQLite."""
+        if self._feed_origin is None or self._feed_listener is not None:
+            return
+        dsn = make_url(self.url).set(drivername="postgresql")
+        listener = FeedListener(
+            dsn.render_as_string(hide_password=False), self.feeds, self._feed_origin
+        )
+        await listener.start()
+        self._feed_listener = listener
 
     @property
     def has_direct_writes(self) -> bool:
@@ -294,6 +320,9 @@ class Database:
 
     async def dispose(self) -> None:
         self.feeds.close()
+        if self._feed_listener is not None:
+            await self._feed_listener.stop()
+            self._feed_listener = None
         for engine in self.engines:
             await engine.dispose()
         if self._shared_writer is not None:

@@ -10,18 +10,24 @@ nothing only if rows become visible in pk order:
   that tenant gets its pk only after this one has committed or rolled back.
 
 ``FeedChanges`` wakes the watchers of this process when a transaction that appended to their
-feed commits. A change committed by another server process is found by ``FeedChanges.poll``,
-which the server runs every few seconds: one query per watched (feed, tenant), however many
-watchers it has, so an idle watch costs nothing.
+feed commits. Changes committed by another server process on PostgreSQL arrive at once as
+notifications (``NOTIFY`` in the appending transaction, delivered on commit, heard by
+``FeedListener``); as a fallback, and on SQLite, ``FeedChanges.poll`` looks every second or so:
+one query per watched (feed, tenant), however many watchers it has, so an idle watch costs
+nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
+import asyncpg
 from sqlalchemy import text
 
 from controlplane.store.models import GovernanceEvent
@@ -31,6 +37,13 @@ GOVERNANCE_EVENTS = "governance_events"
 FEED_MODELS = {GOVERNANCE_EVENTS: GovernanceEvent}
 
 ORDER_LOCK = text("SELECT pg_advisory_xact_lock(hashtext(:feed), hashtext(:tenant))")
+# PostgreSQL's channel for feed notices; the payload is "<origin> <feed> <tenant>".
+CHANNEL = "controlplane_feeds"
+NOTIFY = text(f"SELECT pg_notify('{CHANNEL}', :payload)")
+# A lost listener connection is opened again after this many seconds (polling covers the gap).
+RECONNECT_SECONDS = 1.0
+
+log = logging.getLogger("controlplane.store.feeds")
 
 Key = tuple[str, str]  # (feed, tenant)
 
@@ -57,6 +70,10 @@ class FeedChanges:
             self._watched[key] -= 1
             if not self._watched[key]:
                 del self._watched[key]
+
+    def watched(self) -> list[Key]:
+        """The (feed, tenant) pairs that have watchers now."""
+        return list(self._watched)
 
     async def poll(self, newest_pk: Callable[[str, str], Awaitable[int]]) -> None:
         """Looks for changes committed by other processes: reads the newest pk of each
@@ -97,3 +114,70 @@ class FeedChanges:
         for event in self._waiters.values():
             event.set()
         self._waiters.clear()
+
+
+class FeedListener:
+    """Hears the feed notices of other server processes on PostgreSQL (``LISTEN``) and wakes
+    this process's watchers. Notices this process sent itself (``origin``) are ignored: its
+    commits wake its watchers directly. One connection, opened again when it is lost."""
+
+    def __init__(self, dsn: str, feeds: FeedChanges, origin: str) -> None:
+        self.dsn = dsn
+        self.feeds = feeds
+        self.origin = origin
+        self._connection: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._lost = asyncio.Event()
+
+    async def start(self) -> None:
+        """Listens from now on (raises if the first connection fails)."""
+        await self._connect()
+        self._task = asyncio.get_running_loop().create_task(self._keep_listening())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                await self._connection.close(timeout=5)
+            self._connection = None
+
+    async def _connect(self) -> None:
+        self._lost.clear()
+        connection = await asyncpg.connect(self.dsn)
+        connection.add_termination_listener(lambda _connection: self._lost.set())
+        await connection.add_listener(CHANNEL, self._heard)
+        self._connection = connection
+
+    async def _keep_listening(self) -> None:
+        while True:
+            await self._lost.wait()
+            log.warning("the feed listener lost its connection; reconnecting")
+            self._connection = None
+            while self._connection is None:
+                await asyncio.sleep(RECONNECT_SECONDS)
+                try:
+                    await self._connect()
+                except Exception as error:  # any failure: keep trying, polling covers the gap
+                    log.warning("the feed listener could not reconnect: %r", error)
+            # Whatever was sent while it was away: let the watchers look.
+            for key in list(self.feeds.watched()):
+                self.feeds.notify(*key)
+
+    def _heard(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
+        parts = payload.split(" ")
+        if len(parts) == 3 and parts[0] != self.origin:
+            self.feeds.notify(parts[1], parts[2])
+
+
+def new_origin() -> str:
+    """An id for this process's notices (so its listener can ignore its own)."""
+    return uuid.uuid4().hex
+
+
+def notice(origin: str, feed: str, tenant: str) -> str:
+    """The payload of a feed notice (tenant ids and feed names hold no spaces)."""
+    return f"{origin} {feed} {tenant}"
