@@ -703,10 +703,8 @@ class GovernanceService(pb_grpc.GovernanceServiceServicer):
                 seen = feeds.generation(GOVERNANCE_EVENTS, tenant)
                 async with self.db.read() as session:
                     rows = await store.events_after(session, conditions, after, WATCH_BATCH)
-                    pks = [row.version_pk for row in rows]
-                    numbers = await store.version_numbers(session, pks)
-                for row in rows:
-                    yield event_proto(row, *numbers[row.version_pk])
+                for row, model_id, number in rows:
+                    yield event_proto(row, model_id, number)
                     after = row.pk
                 if len(rows) == WATCH_BATCH:
                     continue  # more are waiting: no pause

@@ -196,16 +196,18 @@ async def events_after(
     conditions: Sequence[ColumnElement[bool]],
     after_pk: int,
     limit: int,
-) -> list[GovernanceEvent]:
+) -> list[tuple[GovernanceEvent, str, int]]:
     """The tenant's events matching ``conditions`` with a pk above ``after_pk``, in pk order
-    (the order they committed in: ``controlplane.store.feeds``)."""
-    rows = await session.scalars(
-        select(GovernanceEvent)
+    (the order they committed in: ``controlplane.store.feeds``), each with its version's
+    model id and number (for its name), in one query."""
+    rows = await session.execute(
+        select(GovernanceEvent, ModelVersion.model_id, ModelVersion.number)
+        .join(ModelVersion, ModelVersion.pk == GovernanceEvent.version_pk)
         .where(*conditions, GovernanceEvent.pk > after_pk)
         .order_by(GovernanceEvent.pk)
         .limit(limit)
     )
-    return list(rows)
+    return [(event, model_id, int(number)) for event, model_id, number in rows]
 
 
 async def last_event(session: AsyncSession) -> GovernanceEvent | None:
