@@ -185,6 +185,11 @@ SAMPLES: dict[str, Sample] = {
     ),
     "GetModelVersion": lambda r: rg.GetModelVersionRequest(name=r.model_version),
     "ListModelVersions": lambda r: rg.ListModelVersionsRequest(parent=r.model),
+    "RecordOnlineEvaluation": lambda r: rg.RecordOnlineEvaluationRequest(
+        parent=r.model_version,
+        online_evaluation=rg.OnlineEvaluation(metrics=[rg.EvaluationMetric(key="ctr", value=0.1)]),
+    ),
+    "ListOnlineEvaluations": lambda r: rg.ListOnlineEvaluationsRequest(parent=r.model_version),
     "UpdateModelVersion": lambda r: rg.UpdateModelVersionRequest(
         model_version=rg.ModelVersion(name=r.model_version, description="changed"),
         update_mask=_mask("description"),

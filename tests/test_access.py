@@ -108,6 +108,7 @@ MINIMUM_ROLE = {
             "GetRegisteredModel",
             "ListRegisteredModels",
             "GetModelVersion",
+            "ListOnlineEvaluations",
             "ListModelVersions",
             "GetModelAlias",
             "ListModelAliases",
@@ -123,6 +124,7 @@ MINIMUM_ROLE = {
             "UpdateRegisteredModel",
             "CreateModelVersion",
             "UpdateModelVersion",
+            "RecordOnlineEvaluation",
             "UpdateModelCard",
         )
     },

@@ -288,3 +288,24 @@ async def test_a_core_insert_of_another_tenants_row_is_refused(migrated: Databas
         async with migrated.write() as unit:
             await unit.session.execute(table.insert(), [row])  # type: ignore[attr-defined]
             unit.audit("x")
+
+
+async def test_postgres_row_level_security_covers_every_tenant_table(
+    postgres_two_tenants: Database,
+) -> None:
+    from controlplane.store.models import Base, TenantOwned
+
+    tenant_tables = {
+        mapper.class_.__tablename__
+        for mapper in Base.registry.mappers
+        if issubclass(mapper.class_, TenantOwned)
+    }
+    async with postgres_two_tenants.read() as session:
+        rows = await session.execute(
+            text(
+                "SELECT relname FROM pg_class WHERE relkind = 'r' AND relrowsecurity"
+                " AND relforcerowsecurity"
+            )
+        )
+        protected = {name for (name,) in rows}
+    assert tenant_tables - protected == set()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Generator, Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple
@@ -573,3 +574,36 @@ class Client:
             lambda: self.registry.CreateModelVersion(request), idempotent=True
         )
         return created
+
+    def record_online_evaluation(
+        self,
+        version: str,
+        results: Mapping[str, float] | list[registry_service_pb2.EvaluationMetric],
+        *,
+        split: str = "online",
+        window: tuple[datetime, datetime] | None = None,
+    ) -> registry_service_pb2.OnlineEvaluation:
+        """Records results measured while ``version`` (a version's resource name, or
+        ``model/versions/N``) serves: ``{key: value}`` on ``split``, or ``EvaluationMetric``
+        messages as given. ``window`` is the (start, end) they cover; the end is now when
+        not given. Retried safely: the request carries a fresh ``request_id``."""
+        if isinstance(results, Mapping):
+            metrics = [
+                registry_service_pb2.EvaluationMetric(key=k, value=float(v), split=split)
+                for k, v in results.items()
+            ]
+        else:
+            metrics = list(results)
+        evaluation = registry_service_pb2.OnlineEvaluation(metrics=metrics)
+        if window is not None:
+            evaluation.window_start_time.FromDatetime(window[0])
+            evaluation.window_end_time.FromDatetime(window[1])
+        request = registry_service_pb2.RecordOnlineEvaluationRequest(
+            parent=self.model_name(version),
+            online_evaluation=evaluation,
+            request_id=str(uuid.uuid4()),
+        )
+        recorded: registry_service_pb2.OnlineEvaluation = retrying(
+            lambda: self.registry.RecordOnlineEvaluation(request), idempotent=True
+        )
+        return recorded

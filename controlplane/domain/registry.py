@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from controlplane import names
+from controlplane import clock, names
 from controlplane.domain import validation as check
 from controlplane.errors import EtagMismatch, FailedPrecondition, InvalidArgument, NotFound
 from controlplane.v1 import registry_service_pb2 as pb
@@ -247,21 +248,7 @@ def new_version(version: pb.ModelVersion, tenant: str) -> NewVersion:
                 rt.accelerator, f"{prefix}.runtime.accelerator", maximum=MAX_SHORT
             ),
         }
-    if len(version.evaluation) > MAX_EVALUATION:
-        raise InvalidArgument.for_field(
-            f"{prefix}.evaluation", f"has more than {MAX_EVALUATION} entries"
-        )
-    evaluation = []
-    for index, metric in enumerate(version.evaluation):
-        where = f"{prefix}.evaluation[{index}]"
-        evaluation.append(
-            (
-                check.string(metric.key, f"{where}.key", maximum=check.MAX_KEY, required=True),
-                check.string(metric.split, f"{where}.split", maximum=MAX_SPLIT),
-                check.string(metric.slice, f"{where}.slice", maximum=MAX_SLICE),
-                check.finite(metric.value, f"{where}.value"),
-            )
-        )
+    evaluation = evaluation_metrics(version.evaluation, f"{prefix}.evaluation")
     return NewVersion(
         description=description,
         tags=tags,
@@ -277,6 +264,79 @@ def new_version(version: pb.ModelVersion, tenant: str) -> NewVersion:
         runtime=runtime,
         evaluation=evaluation,
     )
+
+
+def evaluation_metrics(
+    metrics: Sequence[pb.EvaluationMetric], field: str, *, default_split: str = ""
+) -> list[tuple[str, str, str, float]]:
+    """Checks evaluation results: (key, split, slice, value) each; the split is
+    ``default_split`` when empty."""
+    if len(metrics) > MAX_EVALUATION:
+        raise InvalidArgument.for_field(field, f"has more than {MAX_EVALUATION} entries")
+    checked = []
+    for index, metric in enumerate(metrics):
+        where = f"{field}[{index}]"
+        checked.append(
+            (
+                check.string(metric.key, f"{where}.key", maximum=check.MAX_KEY, required=True),
+                check.string(metric.split, f"{where}.split", maximum=MAX_SPLIT) or default_split,
+                check.string(metric.slice, f"{where}.slice", maximum=MAX_SLICE),
+                check.finite(metric.value, f"{where}.value"),
+            )
+        )
+    return checked
+
+
+# The split of an online result recorded without one.
+ONLINE_SPLIT = "online"
+
+
+@dataclass(frozen=True)
+class NewOnlineEvaluation:
+    metrics: list[tuple[str, str, str, float]]
+    window_start: int | None  # microseconds since the epoch
+    window_end: int
+
+
+def new_online_evaluation(message: pb.OnlineEvaluation, now: int) -> NewOnlineEvaluation:
+    """Checks what RecordOnlineEvaluation records; ``now`` ends a window not given."""
+    prefix = "online_evaluation"
+    if not message.metrics:
+        raise InvalidArgument.for_field(f"{prefix}.metrics", "needs at least one result")
+    metrics = evaluation_metrics(message.metrics, f"{prefix}.metrics", default_split=ONLINE_SPLIT)
+    given: set[tuple[str, str, str]] = set()
+    for index, (key, split, slice_, _) in enumerate(metrics):
+        if (key, split, slice_) in given:
+            raise InvalidArgument.for_field(
+                f"{prefix}.metrics[{index}]", "repeats a key, split and slice given before"
+            )
+        given.add((key, split, slice_))
+    end = now
+    if message.HasField("window_end_time"):
+        end = clock.from_timestamp(message.window_end_time)
+    start = None
+    if message.HasField("window_start_time"):
+        start = clock.from_timestamp(message.window_start_time)
+        if start > end:
+            raise InvalidArgument.for_field(
+                f"{prefix}.window_start_time", "is after the window's end"
+            )
+    return NewOnlineEvaluation(metrics, start, end)
+
+
+def check_not_registered(
+    new: NewOnlineEvaluation, registered: Collection[tuple[str, str, str]]
+) -> None:
+    """Online results never stand in for the registered evaluation, which never changes."""
+    for index, (key, split, slice_, _) in enumerate(new.metrics):
+        if (key, split, slice_) in registered:
+            where = f"{split}, slice {slice_}" if slice_ else split or "no split"
+            raise InvalidArgument.for_field(
+                f"online_evaluation.metrics[{index}]",
+                f"{key} on {where} is part of the version's registered evaluation, which never "
+                f"changes; record online results under another split (for example "
+                f"{ONLINE_SPLIT!r})",
+            )
 
 
 def _same_tenant(resource_tenant: str, tenant: str, value: str, name: str) -> str:

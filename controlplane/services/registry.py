@@ -13,9 +13,16 @@ from controlplane.services._typing import ServicerContext
 from controlplane.services.base import Services, delete_resource
 from controlplane.store import governance as governance_store
 from controlplane.store import idempotency
+from controlplane.store import online_evaluations as online
 from controlplane.store import registry as store
 from controlplane.store.audit import call_info
-from controlplane.store.models import ModelAlias, ModelAliasChange, ModelVersion, RegisteredModel
+from controlplane.store.models import (
+    ModelAlias,
+    ModelAliasChange,
+    ModelVersion,
+    OnlineEvaluation,
+    RegisteredModel,
+)
 from controlplane.store.pagination import page_size
 from controlplane.store.query import list_page
 from controlplane.v1 import registry_service_pb2 as pb
@@ -114,6 +121,21 @@ def created_version_proto(
 
 # The alias history's reason for aliases a CreateModelVersion moved, unless it gave one.
 REGISTERED_REASON = "registered"
+
+
+def online_evaluation_proto(
+    version: str, row: OnlineEvaluation, results: list[online.Result]
+) -> pb.OnlineEvaluation:
+    return pb.OnlineEvaluation(
+        name=f"{version}/onlineEvaluations/{row.pk}",
+        metrics=[
+            pb.EvaluationMetric(key=k, split=sp, slice=sl, value=v) for k, sp, sl, v in results
+        ],
+        window_start_time=clock.to_timestamp(row.window_start),
+        window_end_time=clock.to_timestamp(row.window_end),
+        record_time=clock.to_timestamp(row.record_time),
+        recorded_by=row.recorded_by,
+    )
 
 
 def registration_alias_reason(request: pb.CreateModelVersionRequest, aliases: list[str]) -> str:
@@ -551,3 +573,50 @@ class RegistryService(pb_grpc.RegistryServiceServicer):
         if len(rows) > size:
             response.next_page_token = self.tokens.encode(query, [rows[size - 1].pk])
         return response
+
+    # -- online evaluations -------------------------------------------------------------------
+
+    async def RecordOnlineEvaluation(
+        self, request: pb.RecordOnlineEvaluationRequest, context: ServicerContext
+    ) -> pb.OnlineEvaluation:
+        _, model_id, number = rules.parse_version(request.parent, "parent")
+        request_id = check.request_id(request.request_id)
+        now = clock.now_us()
+        new = rules.new_online_evaluation(request.online_evaluation, now)
+        async with self.db.write() as unit:
+            replayed = await idempotency.replay(
+                unit, request_id, "RecordOnlineEvaluation", request, pb.OnlineEvaluation
+            )
+            if replayed is not None:
+                return replayed
+            version = await store.get_version(unit.session, model_id, number, request.parent)
+            registered = await online.registered_triples(unit.session, version.pk)
+            rules.check_not_registered(new, registered)
+            row = await online.record(unit.session, version.pk, new, call_info.get().principal, now)
+            result = online_evaluation_proto(request.parent, row, new.metrics)
+            unit.audit(result.name, action="record", results=len(new.metrics))
+            idempotency.remember(unit, request_id, "RecordOnlineEvaluation", request, result)
+        return result
+
+    async def ListOnlineEvaluations(
+        self, request: pb.ListOnlineEvaluationsRequest, context: ServicerContext
+    ) -> pb.ListOnlineEvaluationsResponse:
+        _, model_id, number = rules.parse_version(request.parent, "parent")
+        async with self.db.read() as session:
+            version = await store.get_version(session, model_id, number, request.parent)
+            page = await list_page(
+                session,
+                online.SCHEMA,
+                tokens=self.tokens,
+                query_id=["ListOnlineEvaluations", request.parent],
+                scope=[OnlineEvaluation.version_pk == version.pk],
+                requested_page_size=request.page_size,
+                page_token=request.page_token,
+            )
+            results = await online.results_of(session, [row.pk for row in page.rows])
+        return pb.ListOnlineEvaluationsResponse(
+            online_evaluations=[
+                online_evaluation_proto(request.parent, row, results[row.pk]) for row in page.rows
+            ],
+            next_page_token=page.next_page_token,
+        )

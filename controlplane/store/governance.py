@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from controlplane.domain import filtering as fl
 from controlplane.domain import governance as rules
-from controlplane.store import registry
+from controlplane.store import online_evaluations, registry
 from controlplane.store.direct import TENANT_PARAM, DirectUnit, Prepared
 from controlplane.store.models import (
     GovernanceEvent,
@@ -233,6 +233,8 @@ async def version_numbers(session: AsyncSession, pks: Sequence[int]) -> dict[int
 
 
 async def version_metrics(session: AsyncSession, version_pk: int) -> list[rules.Metric]:
+    """What a version is judged and compared on: its registered evaluation, then the newest
+    value of each (key, split, slice) recorded online (never one of the registered ones)."""
     rows = await session.execute(
         select(
             ModelVersionMetric.key,
@@ -243,7 +245,10 @@ async def version_metrics(session: AsyncSession, version_pk: int) -> list[rules.
         .where(ModelVersionMetric.version_pk == version_pk)
         .order_by(ModelVersionMetric.pk)
     )
-    return [rules.Metric(key, float(value), split, slice_) for key, value, split, slice_ in rows]
+    registered = [
+        rules.Metric(key, float(value), split, slice_) for key, value, split, slice_ in rows
+    ]
+    return registered + await online_evaluations.newest_results(session, version_pk)
 
 
 async def card_fields(session: AsyncSession, version_pk: int) -> dict[str, str]:

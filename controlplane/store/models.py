@@ -450,6 +450,41 @@ class ModelVersionMetric(TenantOwned, Base):
     value: Mapped[float] = mapped_column(Float, nullable=False)
 
 
+class OnlineEvaluation(TenantOwned, Base):
+    """Results of a version measured while it serves, over a time window (append-only)."""
+
+    __tablename__ = "online_evaluations"
+    __table_args__ = (Index(None, "tenant_id", "version_pk", "pk"),)
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    version_pk: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.pk", ondelete="CASCADE"), nullable=False
+    )
+    window_start: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    window_end: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    record_time: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    recorded_by: Mapped[str] = mapped_column(String(512), nullable=False)
+
+
+class OnlineEvaluationMetric(TenantOwned, Base):
+    """One result of an online evaluation; the version and window end are repeated here so
+    the newest value of each (key, split, slice) of a version is one indexed read."""
+
+    __tablename__ = "online_evaluation_metrics"
+    __table_args__ = (Index(None, "version_pk", "key", "split", "slice", "window_end"),)
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    evaluation_pk: Mapped[int] = mapped_column(
+        ForeignKey("online_evaluations.pk", ondelete="CASCADE"), nullable=False, index=True
+    )
+    version_pk: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.pk", ondelete="CASCADE"), nullable=False
+    )
+    key: Mapped[str] = mapped_column(KEY, nullable=False)
+    split: Mapped[str] = mapped_column(String(100), nullable=False)
+    slice: Mapped[str] = mapped_column(String(250), nullable=False, default="")
+    value: Mapped[float] = mapped_column(Float, nullable=False)
+    window_end: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
 class ModelAlias(TenantOwned, Versioned, Base):
     """A named pointer at a version of the same model; ``Versioned`` backs its etag."""
 

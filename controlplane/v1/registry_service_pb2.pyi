@@ -365,3 +365,47 @@ class ListModelAliasHistoryResponse(_message.Message):
     changes: _containers.RepeatedCompositeFieldContainer[ModelAliasChange]
     next_page_token: str
     def __init__(self, changes: _Optional[_Iterable[_Union[ModelAliasChange, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class OnlineEvaluation(_message.Message):
+    __slots__ = ("name", "metrics", "window_start_time", "window_end_time", "record_time", "recorded_by")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_START_TIME_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_END_TIME_FIELD_NUMBER: _ClassVar[int]
+    RECORD_TIME_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_BY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    metrics: _containers.RepeatedCompositeFieldContainer[EvaluationMetric]
+    window_start_time: _timestamp_pb2.Timestamp
+    window_end_time: _timestamp_pb2.Timestamp
+    record_time: _timestamp_pb2.Timestamp
+    recorded_by: str
+    def __init__(self, name: _Optional[str] = ..., metrics: _Optional[_Iterable[_Union[EvaluationMetric, _Mapping]]] = ..., window_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., record_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., recorded_by: _Optional[str] = ...) -> None: ...
+
+class RecordOnlineEvaluationRequest(_message.Message):
+    __slots__ = ("parent", "online_evaluation", "request_id")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    ONLINE_EVALUATION_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    online_evaluation: OnlineEvaluation
+    request_id: str
+    def __init__(self, parent: _Optional[str] = ..., online_evaluation: _Optional[_Union[OnlineEvaluation, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class ListOnlineEvaluationsRequest(_message.Message):
+    __slots__ = ("parent", "page_size", "page_token")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    page_size: int
+    page_token: str
+    def __init__(self, parent: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListOnlineEvaluationsResponse(_message.Message):
+    __slots__ = ("online_evaluations", "next_page_token")
+    ONLINE_EVALUATIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    online_evaluations: _containers.RepeatedCompositeFieldContainer[OnlineEvaluation]
+    next_page_token: str
+    def __init__(self, online_evaluations: _Optional[_Iterable[_Union[OnlineEvaluation, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

@@ -113,6 +113,16 @@ class RegistryServiceStub:
                 request_serializer=controlplane_dot_v1_dot_registry__service__pb2.ListModelAliasHistoryRequest.SerializeToString,
                 response_deserializer=controlplane_dot_v1_dot_registry__service__pb2.ListModelAliasHistoryResponse.FromString,
                 _registered_method=True)
+        self.RecordOnlineEvaluation = channel.unary_unary(
+                '/controlplane.v1.RegistryService/RecordOnlineEvaluation',
+                request_serializer=controlplane_dot_v1_dot_registry__service__pb2.RecordOnlineEvaluationRequest.SerializeToString,
+                response_deserializer=controlplane_dot_v1_dot_registry__service__pb2.OnlineEvaluation.FromString,
+                _registered_method=True)
+        self.ListOnlineEvaluations = channel.unary_unary(
+                '/controlplane.v1.RegistryService/ListOnlineEvaluations',
+                request_serializer=controlplane_dot_v1_dot_registry__service__pb2.ListOnlineEvaluationsRequest.SerializeToString,
+                response_deserializer=controlplane_dot_v1_dot_registry__service__pb2.ListOnlineEvaluationsResponse.FromString,
+                _registered_method=True)
 
 
 class RegistryServiceServicer:
@@ -227,6 +237,23 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordOnlineEvaluation(self, request, context):
+        """Results measured while a version serves (its accuracy once ground truth arrives, business
+        metrics), recorded after registration: append-only, each over a time window.
+        CompareModelVersions and the release policy read the newest value of each (key, split,
+        slice) beside the version's registered evaluation, which never changes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListOnlineEvaluations(self, request, context):
+        """A version's online evaluations, in the order they were recorded.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -304,6 +331,16 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.ListModelAliasHistory,
                     request_deserializer=controlplane_dot_v1_dot_registry__service__pb2.ListModelAliasHistoryRequest.FromString,
                     response_serializer=controlplane_dot_v1_dot_registry__service__pb2.ListModelAliasHistoryResponse.SerializeToString,
+            ),
+            'RecordOnlineEvaluation': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordOnlineEvaluation,
+                    request_deserializer=controlplane_dot_v1_dot_registry__service__pb2.RecordOnlineEvaluationRequest.FromString,
+                    response_serializer=controlplane_dot_v1_dot_registry__service__pb2.OnlineEvaluation.SerializeToString,
+            ),
+            'ListOnlineEvaluations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOnlineEvaluations,
+                    request_deserializer=controlplane_dot_v1_dot_registry__service__pb2.ListOnlineEvaluationsRequest.FromString,
+                    response_serializer=controlplane_dot_v1_dot_registry__service__pb2.ListOnlineEvaluationsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -714,6 +751,60 @@ class RegistryService:
             '/controlplane.v1.RegistryService/ListModelAliasHistory',
             controlplane_dot_v1_dot_registry__service__pb2.ListModelAliasHistoryRequest.SerializeToString,
             controlplane_dot_v1_dot_registry__service__pb2.ListModelAliasHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordOnlineEvaluation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/controlplane.v1.RegistryService/RecordOnlineEvaluation',
+            controlplane_dot_v1_dot_registry__service__pb2.RecordOnlineEvaluationRequest.SerializeToString,
+            controlplane_dot_v1_dot_registry__service__pb2.OnlineEvaluation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListOnlineEvaluations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/controlplane.v1.RegistryService/ListOnlineEvaluations',
+            controlplane_dot_v1_dot_registry__service__pb2.ListOnlineEvaluationsRequest.SerializeToString,
+            controlplane_dot_v1_dot_registry__service__pb2.ListOnlineEvaluationsResponse.FromString,
             options,
             channel_credentials,
             insecure,

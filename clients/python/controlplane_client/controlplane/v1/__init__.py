@@ -103,6 +103,8 @@ __all__ = (
     "ListModelAliasesResponse",
     "ListModelVersionsRequest",
     "ListModelVersionsResponse",
+    "ListOnlineEvaluationsRequest",
+    "ListOnlineEvaluationsResponse",
     "ListPluginsRequest",
     "ListPluginsResponse",
     "ListPrincipalsRequest",
@@ -139,6 +141,7 @@ __all__ = (
     "ModelSignature",
     "ModelVersion",
     "ModelVersionState",
+    "OnlineEvaluation",
     "Plugin",
     "PluginServiceStub",
     "PluginServiceSyncStub",
@@ -150,6 +153,7 @@ __all__ = (
     "Provision",
     "QueryLineageSubgraphRequest",
     "QueryLineageSubgraphRequestDirection",
+    "RecordOnlineEvaluationRequest",
     "RegisteredModel",
     "RegistryServiceStub",
     "RegistryServiceSyncStub",
@@ -2208,6 +2212,37 @@ default_message_pool.register_message(
 
 
 @dataclass(eq=False, repr=False)
+class ListOnlineEvaluationsRequest(betterproto2.Message):
+    parent: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    tenants/{tenant}/models/{model}/versions/{version}
+    """
+
+    page_size: "int" = betterproto2.field(2, betterproto2.TYPE_INT32)
+
+    page_token: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+
+
+default_message_pool.register_message(
+    "controlplane.v1", "ListOnlineEvaluationsRequest", ListOnlineEvaluationsRequest
+)
+
+
+@dataclass(eq=False, repr=False)
+class ListOnlineEvaluationsResponse(betterproto2.Message):
+    online_evaluations: "list[OnlineEvaluation]" = betterproto2.field(
+        1, betterproto2.TYPE_MESSAGE, repeated=True
+    )
+
+    next_page_token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+
+default_message_pool.register_message(
+    "controlplane.v1", "ListOnlineEvaluationsResponse", ListOnlineEvaluationsResponse
+)
+
+
+@dataclass(eq=False, repr=False)
 class ListPluginsRequest(betterproto2.Message):
     pass
 
@@ -2895,6 +2930,46 @@ default_message_pool.register_message("controlplane.v1", "ModelVersion", ModelVe
 
 
 @dataclass(eq=False, repr=False)
+class OnlineEvaluation(betterproto2.Message):
+    """
+    Results of a version measured online over a time window.
+    """
+
+    name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    metrics: "list[EvaluationMetric]" = betterproto2.field(
+        2, betterproto2.TYPE_MESSAGE, repeated=True
+    )
+    """
+    At most 1000; the split is "online" when empty. A (key, split, slice) of the version's
+    registered evaluation cannot be recorded here: that evaluation never changes.
+    """
+
+    window_start_time: "datetime.datetime | None" = betterproto2.field(
+        3, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
+    )
+    """
+    The period the results cover; the end is the time they are recorded when not given.
+    """
+
+    window_end_time: "datetime.datetime | None" = betterproto2.field(
+        4, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
+    )
+
+    record_time: "datetime.datetime | None" = betterproto2.field(
+        5, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
+    )
+
+    recorded_by: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
+    """
+    The principal that recorded them.
+    """
+
+
+default_message_pool.register_message("controlplane.v1", "OnlineEvaluation", OnlineEvaluation)
+
+
+@dataclass(eq=False, repr=False)
 class Plugin(betterproto2.Message):
     name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
     """
@@ -3032,6 +3107,25 @@ class QueryLineageSubgraphRequest(betterproto2.Message):
 
 default_message_pool.register_message(
     "controlplane.v1", "QueryLineageSubgraphRequest", QueryLineageSubgraphRequest
+)
+
+
+@dataclass(eq=False, repr=False)
+class RecordOnlineEvaluationRequest(betterproto2.Message):
+    parent: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    tenants/{tenant}/models/{model}/versions/{version}
+    """
+
+    online_evaluation: "OnlineEvaluation | None" = betterproto2.field(
+        2, betterproto2.TYPE_MESSAGE, optional=True
+    )
+
+    request_id: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+
+
+default_message_pool.register_message(
+    "controlplane.v1", "RecordOnlineEvaluationRequest", RecordOnlineEvaluationRequest
 )
 
 
@@ -5738,6 +5832,35 @@ class RegistryServiceSyncStub:
             ListModelAliasHistoryResponse.FromString,
         )(message)
 
+    def record_online_evaluation(
+        self, message: "RecordOnlineEvaluationRequest"
+    ) -> "OnlineEvaluation":
+        """
+        Results measured while a version serves (its accuracy once ground truth arrives, business
+        metrics), recorded after registration: append-only, each over a time window.
+        CompareModelVersions and the release policy read the newest value of each (key, split,
+        slice) beside the version's registered evaluation, which never changes.
+        """
+
+        return self._channel.unary_unary(
+            "/controlplane.v1.RegistryService/RecordOnlineEvaluation",
+            RecordOnlineEvaluationRequest.SerializeToString,
+            OnlineEvaluation.FromString,
+        )(message)
+
+    def list_online_evaluations(
+        self, message: "ListOnlineEvaluationsRequest"
+    ) -> "ListOnlineEvaluationsResponse":
+        """
+        A version's online evaluations, in the order they were recorded.
+        """
+
+        return self._channel.unary_unary(
+            "/controlplane.v1.RegistryService/ListOnlineEvaluations",
+            ListOnlineEvaluationsRequest.SerializeToString,
+            ListOnlineEvaluationsResponse.FromString,
+        )(message)
+
 
 class RegistryServiceStub(betterproto2_grpclib.ServiceStub):
     """
@@ -6043,6 +6166,51 @@ class RegistryServiceStub(betterproto2_grpclib.ServiceStub):
             "/controlplane.v1.RegistryService/ListModelAliasHistory",
             message,
             ListModelAliasHistoryResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def record_online_evaluation(
+        self,
+        message: "RecordOnlineEvaluationRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "OnlineEvaluation":
+        """
+        Results measured while a version serves (its accuracy once ground truth arrives, business
+        metrics), recorded after registration: append-only, each over a time window.
+        CompareModelVersions and the release policy read the newest value of each (key, split,
+        slice) beside the version's registered evaluation, which never changes.
+        """
+
+        return await self._unary_unary(
+            "/controlplane.v1.RegistryService/RecordOnlineEvaluation",
+            message,
+            OnlineEvaluation,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def list_online_evaluations(
+        self,
+        message: "ListOnlineEvaluationsRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "ListOnlineEvaluationsResponse":
+        """
+        A version's online evaluations, in the order they were recorded.
+        """
+
+        return await self._unary_unary(
+            "/controlplane.v1.RegistryService/ListOnlineEvaluations",
+            message,
+            ListOnlineEvaluationsResponse,
             timeout=timeout,
             deadline=deadline,
             metadata=metadata,

@@ -959,6 +959,133 @@ export declare type ListModelAliasHistoryResponse = Message<"controlplane.v1.Lis
 export declare const ListModelAliasHistoryResponseSchema: GenMessage<ListModelAliasHistoryResponse>;
 
 /**
+ * Results of a version measured online over a time window.
+ *
+ * @generated from message controlplane.v1.OnlineEvaluation
+ */
+export declare type OnlineEvaluation = Message<"controlplane.v1.OnlineEvaluation"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * At most 1000; the split is "online" when empty. A (key, split, slice) of the version's
+   * registered evaluation cannot be recorded here: that evaluation never changes.
+   *
+   * @generated from field: repeated controlplane.v1.EvaluationMetric metrics = 2;
+   */
+  metrics: EvaluationMetric[];
+
+  /**
+   * The period the results cover; the end is the time they are recorded when not given.
+   *
+   * @generated from field: google.protobuf.Timestamp window_start_time = 3;
+   */
+  windowStartTime?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp window_end_time = 4;
+   */
+  windowEndTime?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp record_time = 5;
+   */
+  recordTime?: Timestamp | undefined;
+
+  /**
+   * The principal that recorded them.
+   *
+   * @generated from field: string recorded_by = 6;
+   */
+  recordedBy: string;
+};
+
+/**
+ * Describes the message controlplane.v1.OnlineEvaluation.
+ * Use `create(OnlineEvaluationSchema)` to create a new message.
+ */
+export declare const OnlineEvaluationSchema: GenMessage<OnlineEvaluation>;
+
+/**
+ * @generated from message controlplane.v1.RecordOnlineEvaluationRequest
+ */
+export declare type RecordOnlineEvaluationRequest = Message<"controlplane.v1.RecordOnlineEvaluationRequest"> & {
+  /**
+   * tenants/{tenant}/models/{model}/versions/{version}
+   *
+   * @generated from field: string parent = 1;
+   */
+  parent: string;
+
+  /**
+   * @generated from field: controlplane.v1.OnlineEvaluation online_evaluation = 2;
+   */
+  onlineEvaluation?: OnlineEvaluation | undefined;
+
+  /**
+   * @generated from field: string request_id = 3;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message controlplane.v1.RecordOnlineEvaluationRequest.
+ * Use `create(RecordOnlineEvaluationRequestSchema)` to create a new message.
+ */
+export declare const RecordOnlineEvaluationRequestSchema: GenMessage<RecordOnlineEvaluationRequest>;
+
+/**
+ * @generated from message controlplane.v1.ListOnlineEvaluationsRequest
+ */
+export declare type ListOnlineEvaluationsRequest = Message<"controlplane.v1.ListOnlineEvaluationsRequest"> & {
+  /**
+   * tenants/{tenant}/models/{model}/versions/{version}
+   *
+   * @generated from field: string parent = 1;
+   */
+  parent: string;
+
+  /**
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message controlplane.v1.ListOnlineEvaluationsRequest.
+ * Use `create(ListOnlineEvaluationsRequestSchema)` to create a new message.
+ */
+export declare const ListOnlineEvaluationsRequestSchema: GenMessage<ListOnlineEvaluationsRequest>;
+
+/**
+ * @generated from message controlplane.v1.ListOnlineEvaluationsResponse
+ */
+export declare type ListOnlineEvaluationsResponse = Message<"controlplane.v1.ListOnlineEvaluationsResponse"> & {
+  /**
+   * @generated from field: repeated controlplane.v1.OnlineEvaluation online_evaluations = 1;
+   */
+  onlineEvaluations: OnlineEvaluation[];
+
+  /**
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message controlplane.v1.ListOnlineEvaluationsResponse.
+ * Use `create(ListOnlineEvaluationsResponseSchema)` to create a new message.
+ */
+export declare const ListOnlineEvaluationsResponseSchema: GenMessage<ListOnlineEvaluationsResponse>;
+
+/**
  * The model registry: registered models, their immutable versions, and aliases (champion,
  * challenger, any name) that point at a version and move atomically, with history. How a
  * version moves through review and release is the GovernanceService's.
@@ -1109,6 +1236,29 @@ export declare const RegistryService: GenService<{
     methodKind: "unary";
     input: typeof ListModelAliasHistoryRequestSchema;
     output: typeof ListModelAliasHistoryResponseSchema;
+  },
+  /**
+   * Results measured while a version serves (its accuracy once ground truth arrives, business
+   * metrics), recorded after registration: append-only, each over a time window.
+   * CompareModelVersions and the release policy read the newest value of each (key, split,
+   * slice) beside the version's registered evaluation, which never changes.
+   *
+   * @generated from rpc controlplane.v1.RegistryService.RecordOnlineEvaluation
+   */
+  recordOnlineEvaluation: {
+    methodKind: "unary";
+    input: typeof RecordOnlineEvaluationRequestSchema;
+    output: typeof OnlineEvaluationSchema;
+  },
+  /**
+   * A version's online evaluations, in the order they were recorded.
+   *
+   * @generated from rpc controlplane.v1.RegistryService.ListOnlineEvaluations
+   */
+  listOnlineEvaluations: {
+    methodKind: "unary";
+    input: typeof ListOnlineEvaluationsRequestSchema;
+    output: typeof ListOnlineEvaluationsResponseSchema;
   },
 }>;
 
