@@ -18,6 +18,7 @@ from controlplane.client import Client
 from controlplane.server.app import RunningServer
 from controlplane.v1 import audit_service_pb2 as au
 from controlplane.v1 import governance_service_pb2 as gv
+from controlplane.v1 import model_card_service_pb2 as mc
 from controlplane.v1 import registry_service_pb2 as rg
 from tests.conftest import Api, TenantWorld
 from tests.test_governance import evaluate, expect_error, fresh, metric, new_version, set_policy
@@ -191,3 +192,25 @@ async def test_the_client_records_a_mapping_over_a_window(
         ("latency_p99_ms", "online", 41.0),
     ]
     assert (recorded.window_start_time, recorded.window_end_time) == (at(0), at(1))
+
+
+async def test_the_model_card_shows_the_newest_online_results(world: TenantWorld) -> None:
+    _, version = await fresh(world, metric("auc", 0.9))
+    editor = world["editor"]
+    await record(editor, version, online("ctr", 0.020), window_end_time=at(1))
+    await record(editor, version, online("ctr", 0.031), window_end_time=at(2))
+    viewer = world["viewer"]
+    card = await viewer.call(
+        viewer.cards.GetModelCard, mc.GetModelCardRequest(name=f"{version}/card")
+    )
+    assert [(m.key, m.split, m.value) for m in card.facts.online_evaluation] == [
+        ("ctr", "online", 0.031)
+    ]
+    assert [(m.key, m.split) for m in card.facts.evaluation] == [("auc", "test")]
+    rendered = await viewer.call(
+        viewer.cards.RenderModelCard,
+        mc.RenderModelCardRequest(
+            name=f"{version}/card", format=mc.RenderModelCardRequest.FORMAT_MARKDOWN
+        ),
+    )
+    assert "| ctr | online | overall | 0.031 |" in rendered.content

@@ -184,6 +184,20 @@ def _evaluation(card: pb.ModelCard) -> list[Block]:
     return blocks
 
 
+def _online(card: pb.ModelCard) -> list[Block]:
+    return [
+        Heading(2, "Online results"),
+        Table(
+            ("Metric", "Split", "Slice", "Value"),
+            tuple(
+                (m.key, m.split or "-", m.slice or "overall", _number(m.value))
+                for m in card.facts.online_evaluation
+            ),
+            "No online results recorded.",
+        ),
+    ]
+
+
 def _fairness(card: pb.ModelCard) -> list[Block]:
     return [
         Heading(2, "Fairness"),
@@ -278,6 +292,7 @@ def outline(card: pb.ModelCard) -> list[Block]:
     blocks += _training_data(card)
     blocks += _evaluation(card)
     blocks += _fairness(card)
+    blocks += _online(card)
     blocks += _lineage(card)
     blocks += _approvals(card)
     blocks += _runtime(card)

@@ -48,6 +48,10 @@ def facts_proto(facts: store.CardFacts) -> pb.ModelCardFacts:
         fairness=fairness,
         upstream_artifacts=facts.upstream_artifacts,
         upstream_executions=facts.upstream_executions,
+        online_evaluation=[
+            rg.EvaluationMetric(key=m.key, value=m.value, split=m.split, slice=m.slice)
+            for m in facts.online_evaluation
+        ],
         reviews=[
             pb.ModelCardReview(
                 principal=review.principal,

@@ -16,9 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controlplane import clock, names
+from controlplane.domain.governance import Metric
 from controlplane.errors import InvalidArgument
 from controlplane.store import experiments as experiment_store
 from controlplane.store import metadata as metadata_store
+from controlplane.store import online_evaluations
 from controlplane.store import registry as registry_store
 from controlplane.store.models import (
     MetadataArtifact,
@@ -72,6 +74,7 @@ class CardFacts:
     upstream_executions: list[str] = field(default_factory=list)
     lineage_truncated: bool = False
     reviews: list[Review] = field(default_factory=list)
+    online_evaluation: list[Metric] = field(default_factory=list)
 
 
 # -- written fields ---------------------------------------------------------------------------
@@ -229,4 +232,5 @@ async def gather_facts(session: AsyncSession, version: ModelVersion) -> CardFact
         raise RuntimeError(f"stored reference of {version.pk} is malformed: {exc}") from exc
     await _lineage_facts(session, version.pk, facts)
     facts.reviews = await reviews(session, version.pk)
+    facts.online_evaluation = await online_evaluations.newest_results(session, version.pk)
     return facts

@@ -182,7 +182,8 @@ class GovernanceServiceServicer:
 
     def CompareModelVersions(self, request, context):
         """Champion/challenger: two versions of one model side by side on every metric, split and
-        slice either was evaluated on (offline evaluations and recorded online results alike).
+        slice either was evaluated on: the registered evaluation, and the newest value of each
+        (key, split, slice) recorded online (RegistryService.RecordOnlineEvaluation).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

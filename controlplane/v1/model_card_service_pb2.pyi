@@ -17,7 +17,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ModelCardFacts(_message.Message):
-    __slots__ = ("model_version", "source_run", "run_params", "run_metrics", "training_dataset", "training_dataset_uri", "training_dataset_properties", "evaluation", "fairness", "upstream_artifacts", "upstream_executions", "reviews")
+    __slots__ = ("model_version", "source_run", "run_params", "run_metrics", "training_dataset", "training_dataset_uri", "training_dataset_properties", "evaluation", "fairness", "upstream_artifacts", "upstream_executions", "reviews", "online_evaluation")
     class RunParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -44,6 +44,7 @@ class ModelCardFacts(_message.Message):
     UPSTREAM_ARTIFACTS_FIELD_NUMBER: _ClassVar[int]
     UPSTREAM_EXECUTIONS_FIELD_NUMBER: _ClassVar[int]
     REVIEWS_FIELD_NUMBER: _ClassVar[int]
+    ONLINE_EVALUATION_FIELD_NUMBER: _ClassVar[int]
     model_version: _registry_service_pb2.ModelVersion
     source_run: str
     run_params: _containers.ScalarMap[str, str]
@@ -56,7 +57,8 @@ class ModelCardFacts(_message.Message):
     upstream_artifacts: _containers.RepeatedScalarFieldContainer[str]
     upstream_executions: _containers.RepeatedScalarFieldContainer[str]
     reviews: _containers.RepeatedCompositeFieldContainer[ModelCardReview]
-    def __init__(self, model_version: _Optional[_Union[_registry_service_pb2.ModelVersion, _Mapping]] = ..., source_run: _Optional[str] = ..., run_params: _Optional[_Mapping[str, str]] = ..., run_metrics: _Optional[_Mapping[str, float]] = ..., training_dataset: _Optional[str] = ..., training_dataset_uri: _Optional[str] = ..., training_dataset_properties: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., evaluation: _Optional[_Iterable[_Union[_registry_service_pb2.EvaluationMetric, _Mapping]]] = ..., fairness: _Optional[_Iterable[_Union[_registry_service_pb2.EvaluationMetric, _Mapping]]] = ..., upstream_artifacts: _Optional[_Iterable[str]] = ..., upstream_executions: _Optional[_Iterable[str]] = ..., reviews: _Optional[_Iterable[_Union[ModelCardReview, _Mapping]]] = ...) -> None: ...
+    online_evaluation: _containers.RepeatedCompositeFieldContainer[_registry_service_pb2.EvaluationMetric]
+    def __init__(self, model_version: _Optional[_Union[_registry_service_pb2.ModelVersion, _Mapping]] = ..., source_run: _Optional[str] = ..., run_params: _Optional[_Mapping[str, str]] = ..., run_metrics: _Optional[_Mapping[str, float]] = ..., training_dataset: _Optional[str] = ..., training_dataset_uri: _Optional[str] = ..., training_dataset_properties: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., evaluation: _Optional[_Iterable[_Union[_registry_service_pb2.EvaluationMetric, _Mapping]]] = ..., fairness: _Optional[_Iterable[_Union[_registry_service_pb2.EvaluationMetric, _Mapping]]] = ..., upstream_artifacts: _Optional[_Iterable[str]] = ..., upstream_executions: _Optional[_Iterable[str]] = ..., reviews: _Optional[_Iterable[_Union[ModelCardReview, _Mapping]]] = ..., online_evaluation: _Optional[_Iterable[_Union[_registry_service_pb2.EvaluationMetric, _Mapping]]] = ...) -> None: ...
 
 class ModelCardReview(_message.Message):
     __slots__ = ("principal", "decision", "reason", "time")

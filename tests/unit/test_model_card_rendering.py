@@ -44,6 +44,10 @@ def card(**written: str) -> mc.ModelCard:
             rg.EvaluationMetric(key="auc", value=0.95, split="valid", slice="age>=25"),
         ],
         fairness=[rg.EvaluationMetric(key="fairness.eo_gap", value=0.04, split="test")],
+        online_evaluation=[
+            rg.EvaluationMetric(key="ctr", value=0.031, split="online"),
+            rg.EvaluationMetric(key="auc", value=0.88, split="online", slice="country=fr"),
+        ],
         upstream_artifacts=["tenants/acme/artifacts/train"],
         upstream_executions=["tenants/acme/executions/fit"],
         reviews=[
@@ -99,6 +103,12 @@ def test_markdown_tables_hold_evaluation_by_split_and_slice() -> None:
     assert "| fairness.eo_gap | test | overall | 0.04 |" in section(to_markdown(card()), "Fairness")
 
 
+def test_markdown_shows_the_newest_online_results() -> None:
+    online = section(to_markdown(card()), "Online results")
+    assert "| ctr | online | overall | 0.031 |" in online
+    assert "| auc | online | country=fr | 0.88 |" in online
+
+
 def test_markdown_lineage_training_data_approvals_and_runtime() -> None:
     text = to_markdown(card())
     lineage = section(text, "Lineage")
@@ -127,6 +137,7 @@ def test_markdown_of_a_bare_version_says_what_is_not_recorded() -> None:
     text = to_markdown(bare)
     assert "No overall results recorded." in text
     assert "No fairness metrics recorded." in text
+    assert "No online results recorded." in text
     assert "No reviews yet." in text
     assert "- **Source run:** Not recorded." in text
 

@@ -2772,6 +2772,14 @@ class ModelCardFacts(betterproto2.Message):
         12, betterproto2.TYPE_MESSAGE, repeated=True
     )
 
+    online_evaluation: "list[EvaluationMetric]" = betterproto2.field(
+        13, betterproto2.TYPE_MESSAGE, repeated=True
+    )
+    """
+    The newest value of each result recorded while the version serves
+    (RegistryService.RecordOnlineEvaluation): the one whose window ends last.
+    """
+
 
 default_message_pool.register_message("controlplane.v1", "ModelCardFacts", ModelCardFacts)
 
@@ -4666,7 +4674,8 @@ class GovernanceServiceSyncStub:
     def compare_model_versions(self, message: "CompareModelVersionsRequest") -> "ModelComparison":
         """
         Champion/challenger: two versions of one model side by side on every metric, split and
-        slice either was evaluated on (offline evaluations and recorded online results alike).
+        slice either was evaluated on: the registered evaluation, and the newest value of each
+        (key, split, slice) recorded online (RegistryService.RecordOnlineEvaluation).
         """
 
         return self._channel.unary_unary(
@@ -4921,7 +4930,8 @@ class GovernanceServiceStub(betterproto2_grpclib.ServiceStub):
     ) -> "ModelComparison":
         """
         Champion/challenger: two versions of one model side by side on every metric, split and
-        slice either was evaluated on (offline evaluations and recorded online results alike).
+        slice either was evaluated on: the registered evaluation, and the newest value of each
+        (key, split, slice) recorded online (RegistryService.RecordOnlineEvaluation).
         """
 
         return await self._unary_unary(

@@ -836,7 +836,8 @@ export declare const GovernanceService: GenService<{
   },
   /**
    * Champion/challenger: two versions of one model side by side on every metric, split and
-   * slice either was evaluated on (offline evaluations and recorded online results alike).
+   * slice either was evaluated on: the registered evaluation, and the newest value of each
+   * (key, split, slice) recorded online (RegistryService.RecordOnlineEvaluation).
    *
    * @generated from rpc controlplane.v1.GovernanceService.CompareModelVersions
    */

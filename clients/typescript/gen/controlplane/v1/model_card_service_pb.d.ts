@@ -85,6 +85,14 @@ export declare type ModelCardFacts = Message<"controlplane.v1.ModelCardFacts"> &
    * @generated from field: repeated controlplane.v1.ModelCardReview reviews = 12;
    */
   reviews: ModelCardReview[];
+
+  /**
+   * The newest value of each result recorded while the version serves
+   * (RegistryService.RecordOnlineEvaluation): the one whose window ends last.
+   *
+   * @generated from field: repeated controlplane.v1.EvaluationMetric online_evaluation = 13;
+   */
+  onlineEvaluation: EvaluationMetric[];
 };
 
 /**
