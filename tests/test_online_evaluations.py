@@ -21,6 +21,7 @@ from controlplane.v1 import governance_service_pb2 as gv
 from controlplane.v1 import model_card_service_pb2 as mc
 from controlplane.v1 import registry_service_pb2 as rg
 from tests.conftest import Api, TenantWorld
+from tests.test_cli import Cli, _clean_environment  # noqa: F401  (an autouse fixture)
 from tests.test_governance import evaluate, expect_error, fresh, metric, new_version, set_policy
 from tests.test_registry import model
 
@@ -214,3 +215,45 @@ async def test_the_model_card_shows_the_newest_online_results(world: TenantWorld
         ),
     )
     assert "| ctr | online | overall | 0.031 |" in rendered.content
+
+
+async def test_mlctl_records_and_lists_online_results(
+    server: RunningServer, world: TenantWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, version = await fresh(world)
+    editor = Cli(server, world["editor"].token, capsys)
+    recorded = await editor.json(
+        "models",
+        "online",
+        "record",
+        version,
+        "ctr=0.031",
+        "conversion=0.004",
+        "--slice",
+        "country=fr",
+        "--window-start",
+        "2026-11-01T00:00:00Z",
+        "--window-end",
+        "2026-11-02T00:00:00Z",
+    )
+    assert [(m["key"], m["split"], m["slice"]) for m in recorded["metrics"]] == [
+        ("ctr", "online", "country=fr"),
+        ("conversion", "online", "country=fr"),
+    ]
+    assert recorded["windowStartTime"] == "2026-11-01T00:00:00Z"
+    code, out, err = await editor.run("models", "online", "list", version)
+    assert code == 0, err
+    header, *rows = out.splitlines()
+    assert header.split()[:6] == ["WINDOW", "END", "KEY", "SPLIT", "SLICE", "VALUE"]
+    assert [row.split()[2:6] for row in rows] == [
+        ["ctr", "online", "country=fr", "0.031"],
+        ["conversion", "online", "country=fr", "0.004"],
+    ]
+    listed = await editor.json("models", "online", "list", version)
+    assert [e["name"] for e in listed["online_evaluations"]] == [recorded["name"]]
+    code, _, err = await editor.run("models", "online", "record", version, "ctr")
+    assert code == 1 and "KEY=NUMBER" in err
+    code, _, err = await editor.run(
+        "models", "online", "record", version, "ctr=1", "--window-end", "yesterday"
+    )
+    assert code == 1 and "--window-end must be an RFC 3339 time" in err

@@ -451,6 +451,20 @@ def _add_models(build: _Builder, subparsers: Any) -> None:
     p = build.command(aliases, "list", "list a model's aliases", "alias_list", module)
     p.add_argument("model", metavar="MODEL", help="tenants/{tenant}/models/{model}")
 
+    online = build.group(commands, "online", "results measured while a version serves")
+    p = build.command(
+        online, "record", "record a version's online results", "online_record", module
+    )
+    p.add_argument("version", metavar="VERSION", help="tenants/{t}/models/{m}/versions/{n}")
+    p.add_argument("results", metavar="KEY=VALUE", nargs="+", help="for example ctr=0.031")
+    p.add_argument("--split", default="online", help="the split of every result (default online)")
+    p.add_argument("--slice", default="", help="the slice, for example country=fr (default: all)")
+    p.add_argument("--window-start", metavar="TIME", help="RFC 3339: when the results start")
+    p.add_argument("--window-end", metavar="TIME", help="RFC 3339 (default: now)")
+    p = build.command(online, "list", "list a version's online results", "online_list", module)
+    p.add_argument("version", metavar="VERSION", help="tenants/{t}/models/{m}/versions/{n}")
+    p.add_argument("--limit", type=int, metavar="N", help="at most N records")
+
     # Model cards (controlplane/cli/card_commands.py).
     p = build.command(
         commands, "card", "render a version's model card", "card_render", "card_commands"

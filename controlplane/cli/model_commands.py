@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import uuid
+from datetime import UTC, datetime
 
+from controlplane import clock
 from controlplane.cli import output
-from controlplane.cli.commands import _deleted, _list, _show, command, tenant_name
+from controlplane.cli.commands import _deleted, _json, _list, _show, command, tenant_name
 from controlplane.client import Client
 from controlplane.v1 import registry_service_pb2 as pb
 
@@ -147,4 +150,68 @@ def alias_history(args: argparse.Namespace, client: Client) -> None:
             c.reason,
             c.request_id,
         ],
+    )
+
+
+def _results(pairs: list[str], split: str, slice_: str) -> list[pb.EvaluationMetric]:
+    results = []
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        if not sep or not key or number is None:
+            raise ValueError(f"{pair!r}: give each result as KEY=NUMBER")
+        results.append(pb.EvaluationMetric(key=key, value=number, split=split, slice=slice_))
+    return results
+
+
+def _window_time(text: str | None, option: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return datetime.fromtimestamp(clock.parse_rfc3339(text) / 1_000_000, UTC)
+    except ValueError:
+        raise ValueError(f"{option} must be an RFC 3339 time, not {text!r}") from None
+
+
+@command
+def online_record(args: argparse.Namespace, client: Client) -> None:
+    evaluation = pb.OnlineEvaluation(metrics=_results(args.results, args.split, args.slice))
+    start = _window_time(args.window_start, "--window-start")
+    end = _window_time(args.window_end, "--window-end")
+    if start is not None:
+        evaluation.window_start_time.FromDatetime(start)
+    if end is not None:
+        evaluation.window_end_time.FromDatetime(end)
+    request = pb.RecordOnlineEvaluationRequest(
+        parent=args.version, online_evaluation=evaluation, request_id=str(uuid.uuid4())
+    )
+    _show(args, client.registry.RecordOnlineEvaluation(request))
+
+
+@command
+def online_list(args: argparse.Namespace, client: Client) -> None:
+    request = pb.ListOnlineEvaluationsRequest(parent=args.version)
+    found = client.paginate(
+        client.registry.ListOnlineEvaluations, request, "online_evaluations", limit=args.limit
+    )
+    if _json(args):
+        output.print_json({"online_evaluations": [output.to_dict(e) for e in found]})
+        return
+    output.print_table(
+        ["WINDOW END", "KEY", "SPLIT", "SLICE", "VALUE", "RECORDED BY"],
+        (
+            [
+                output.timestamp(e.window_end_time),
+                m.key,
+                m.split,
+                m.slice or "-",
+                output.number(m.value),
+                e.recorded_by,
+            ]
+            for e in found
+            for m in e.metrics
+        ),
     )
