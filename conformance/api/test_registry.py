@@ -224,6 +224,43 @@ def test_an_alias_cannot_point_at_another_models_version(tenant_a: Tenant, model
     )
 
 
+def test_online_results_stand_beside_the_registered_evaluation(
+    tenant_a: Tenant, model_file: str
+) -> None:
+    model = new_model(tenant_a)
+    auc = rg.EvaluationMetric(key="auc", value=0.9, split="test")
+    champion = register(tenant_a.editor, model, model_file, auc).name
+    challenger = register(tenant_a.editor, model, model_file, auc).name
+    for version, ctr in ((champion, 0.030), (challenger, 0.034)):
+        recorded = tenant_a.editor.registry.RecordOnlineEvaluation(
+            rg.RecordOnlineEvaluationRequest(
+                parent=version,
+                online_evaluation=rg.OnlineEvaluation(
+                    metrics=[rg.EvaluationMetric(key="ctr", value=ctr)]
+                ),
+            )
+        )
+        assert recorded.metrics[0].split == "online", "the split defaults to online"
+    listed = tenant_a.viewer.registry.ListOnlineEvaluations(
+        rg.ListOnlineEvaluationsRequest(parent=champion)
+    ).online_evaluations
+    assert [m.value for e in listed for m in e.metrics] == [0.030]
+    comparison = tenant_a.viewer.governance.CompareModelVersions(
+        gv.CompareModelVersionsRequest(candidate=challenger, baseline=champion)
+    )
+    rows = {(m.key, m.split): (m.candidate, m.baseline) for m in comparison.metrics}
+    assert rows[("ctr", "online")] == (0.034, 0.030)
+    expect_failure(
+        lambda: tenant_a.editor.registry.RecordOnlineEvaluation(
+            rg.RecordOnlineEvaluationRequest(
+                parent=champion, online_evaluation=rg.OnlineEvaluation(metrics=[auc])
+            )
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        field="online_evaluation.metrics[0]",
+    )
+
+
 # -- governance -------------------------------------------------------------------------------
 
 
