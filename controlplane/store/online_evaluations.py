@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from controlplane.domain import filtering as fl
 from controlplane.domain import governance as rules
@@ -96,18 +97,25 @@ async def results_of(
 
 async def newest_results(session: AsyncSession, version_pk: int) -> list[rules.Metric]:
     """The newest value of each (key, split, slice) recorded online for the version: the one
-    whose window ends last (the later record on a tie)."""
+    whose window ends last (the later record on a tie). Only those rows are returned, however
+    long the history: a result is the newest when no newer one of its triple exists."""
+    metric = OnlineEvaluationMetric
+    newer = aliased(OnlineEvaluationMetric)
     rows = await session.execute(
-        select(
-            OnlineEvaluationMetric.key,
-            OnlineEvaluationMetric.split,
-            OnlineEvaluationMetric.slice,
-            OnlineEvaluationMetric.value,
+        select(metric.key, metric.split, metric.slice, metric.value)
+        .where(
+            metric.version_pk == version_pk,
+            ~exists().where(
+                newer.version_pk == metric.version_pk,
+                newer.key == metric.key,
+                newer.split == metric.split,
+                newer.slice == metric.slice,
+                or_(
+                    newer.window_end > metric.window_end,
+                    and_(newer.window_end == metric.window_end, newer.pk > metric.pk),
+                ),
+            ),
         )
-        .where(OnlineEvaluationMetric.version_pk == version_pk)
-        .order_by(OnlineEvaluationMetric.window_end, OnlineEvaluationMetric.pk)
+        .order_by(metric.key, metric.split, metric.slice)
     )
-    newest = {(key, split, slice_): float(value) for key, split, slice_, value in rows}
-    return [
-        rules.Metric(key, value, split, slice_) for (key, split, slice_), value in newest.items()
-    ]
+    return [rules.Metric(key, float(value), split, slice_) for key, split, slice_, value in rows]
