@@ -5,8 +5,6 @@ changes it, appends a governance event and an audit row."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from controlplane.errors import FailedPrecondition, InvalidArgument, NotFound
 from controlplane.services._typing import ServicerContext
 from controlplane.services.base import Services
 from controlplane.services.registry import alias_proto, version_proto
+from controlplane.services.watching import watch_feed
 from controlplane.store import governance as store
 from controlplane.store import registry
 from controlplane.store.audit import call_info
@@ -45,10 +44,6 @@ DEFAULT_SPLIT = "test"
 DEFAULT_ALIAS = "champion"
 MAX_RULES = 100
 MAX_APPROVALS = 20
-# A watch reads at most this many events per query.
-WATCH_BATCH = 500
-# The response header of a watch: the event it starts after ("": from the beginning).
-WATCH_AFTER_HEADER = "x-watch-after"
 
 _COMPARATORS = {
     pb.COMPARATOR_GREATER_OR_EQUAL: rules.Comparator.GE,
@@ -683,7 +678,7 @@ class GovernanceService(pb_grpc.GovernanceServiceServicer):
     ) -> AsyncIterator[pb.GovernanceEvent]:
         tenant = names.tenant_of(request.parent) or ""  # the interceptor checked it
         after = _watch_start(request, tenant)
-        start = request.after
+        start = (after, request.after)
         conditions = filter_conditions(store.EVENT_SCHEMA, request.filter)
         async with self.db.read() as session:
             conditions += await _event_scope(session, request.parent)
@@ -691,30 +686,18 @@ class GovernanceService(pb_grpc.GovernanceServiceServicer):
                 last = await store.last_event(session)
                 if last is not None:
                     numbers = await store.version_numbers(session, [last.version_pk])
-                    after, start = last.pk, event_name(last, *numbers[last.version_pk])
-        # The headers say the watch is in place, and where it starts: a client that loses the
-        # stream before any event resumes there.
-        await context.send_initial_metadata([(WATCH_AFTER_HEADER, start)])
-        feeds = self.db.feeds
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.watch.max_seconds
-        with feeds.watching(GOVERNANCE_EVENTS, tenant):
-            while True:
-                seen = feeds.generation(GOVERNANCE_EVENTS, tenant)
-                async with self.db.read() as session:
-                    rows = await store.events_after(session, conditions, after, WATCH_BATCH)
-                for row, model_id, number in rows:
-                    yield event_proto(row, model_id, number)
-                    after = row.pk
-                if len(rows) == WATCH_BATCH:
-                    continue  # more are waiting: no pause
-                remaining = deadline - loop.time()
-                if feeds.closed or remaining <= 0:
-                    return
-                # Woken by a move committed here, or by the server's poll of the feed.
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(remaining):
-                        await feeds.wait(GOVERNANCE_EVENTS, tenant, seen)
+                    start = (last.pk, event_name(last, *numbers[last.version_pk]))
+
+        async def read_after(
+            session: Any, after: int, limit: int
+        ) -> list[tuple[int, pb.GovernanceEvent]]:
+            rows = await store.events_after(session, conditions, after, limit)
+            return [(row.pk, event_proto(row, model_id, number)) for row, model_id, number in rows]
+
+        async for event in watch_feed(
+            self.db, self.watch, context, GOVERNANCE_EVENTS, tenant, start, read_after
+        ):
+            yield event
 
 
 async def _event_scope(session: Any, parent: str) -> list[Any]:
