@@ -232,6 +232,7 @@ SAMPLES: dict[str, Sample] = {
         candidate=r.model_version, baseline=r.model_version
     ),
     "ListGovernanceEvents": lambda r: gv.ListGovernanceEventsRequest(parent=r.model),
+    "WatchModelAliasChanges": lambda r: rg.WatchModelAliasChangesRequest(parent=r.model),
     "WatchGovernanceEvents": lambda r: gv.WatchGovernanceEventsRequest(parent=r.model),
 }
 

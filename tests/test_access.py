@@ -113,6 +113,7 @@ MINIMUM_ROLE = {
             "GetModelAlias",
             "ListModelAliases",
             "ListModelAliasHistory",
+            "WatchModelAliasChanges",
             "GetModelCard",
             "RenderModelCard",
         )

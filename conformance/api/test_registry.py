@@ -261,6 +261,23 @@ def test_online_results_stand_beside_the_registered_evaluation(
     )
 
 
+def test_alias_changes_are_watched_as_they_commit(tenant_a: Tenant, model_file: str) -> None:
+    model = new_model(tenant_a)
+    stream = tenant_a.viewer.registry.WatchModelAliasChanges(
+        rg.WatchModelAliasChangesRequest(parent=model)
+    )
+    try:
+        headers = dict(stream.initial_metadata() or ())
+        assert WATCH_AFTER_HEADER in headers, "a watch in place sends its headers"
+        version = register(tenant_a.editor, model, model_file, aliases=["candidate"]).name
+        change = next(stream)
+    finally:
+        stream.cancel()
+    assert change.alias == f"{model}/aliases/candidate"
+    assert (change.previous_version, change.version) == ("", version)
+    assert change.name.startswith(f"{model}/aliases/candidate/changes/")
+
+
 # -- governance -------------------------------------------------------------------------------
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -89,6 +90,35 @@ def _list(
         output.print_json({field: [output.to_dict(item) for item in items]})
     else:
         output.print_table(headers, (row(item) for item in items))
+
+
+def _follow(
+    args: argparse.Namespace,
+    followed: Generator[Any, None, None],
+    headers: list[str],
+    row: Callable[[Any], list[str]],
+) -> None:
+    """Prints a watch's items as they come, one line each (tab-separated under a header line,
+    or JSON Lines with -o json), until ``args.limit`` items or Ctrl-C."""
+    try:
+        if not _json(args):
+            print("\t".join(headers), flush=True)
+        for count, item in enumerate(followed, start=1):
+            if _json(args):
+                print(json.dumps(output.to_dict(item)), flush=True)
+            else:
+                print("\t".join(row(item)), flush=True)
+            if count == args.limit:
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        followed.close()
+
+
+def watch_limit(args: argparse.Namespace) -> None:
+    if args.limit is not None and args.limit <= 0:
+        raise ValueError("--limit must be positive")
 
 
 def tenant_name(value: str) -> str:

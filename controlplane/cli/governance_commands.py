@@ -10,7 +10,14 @@ from pathlib import Path
 from google.protobuf import field_mask_pb2, json_format
 
 from controlplane.cli import output
-from controlplane.cli.commands import _json, _list, _show, command, tenant_name
+from controlplane.cli.commands import (
+    _follow,
+    _list,
+    _show,
+    command,
+    tenant_name,
+    watch_limit,
+)
 from controlplane.client import Client
 from controlplane.client._stubs import Service
 from controlplane.v1 import governance_service_pb2 as pb
@@ -167,24 +174,9 @@ def events(args: argparse.Namespace, client: Client) -> None:
 
 @command
 def watch(args: argparse.Namespace, client: Client) -> None:
-    """Prints events as they are recorded, one line each (JSON Lines with -o json), until
-    --limit events or Ctrl-C."""
-    if args.limit is not None and args.limit <= 0:
-        raise ValueError("--limit must be positive")
+    """Prints events as they are recorded, until --limit events or Ctrl-C."""
+    watch_limit(args)
     followed = client.watch_governance_events(
         args.parent, after=args.after, from_beginning=args.from_beginning, filter=args.filter
     )
-    if not _json(args):
-        print("\t".join(EVENT_HEADERS), flush=True)
-    try:
-        for count, event in enumerate(followed, start=1):
-            if _json(args):
-                print(json.dumps(output.to_dict(event)), flush=True)
-            else:
-                print("\t".join(_event_row(event)), flush=True)
-            if count == args.limit:
-                break
-    except KeyboardInterrupt:
-        pass
-    finally:
-        followed.close()
+    _follow(args, followed, EVENT_HEADERS, _event_row)

@@ -450,6 +450,17 @@ def _add_models(build: _Builder, subparsers: Any) -> None:
             p.add_argument("--limit", type=int, metavar="N", help="at most N changes")
     p = build.command(aliases, "list", "list a model's aliases", "alias_list", module)
     p.add_argument("model", metavar="MODEL", help="tenants/{tenant}/models/{model}")
+    p = build.command(
+        aliases, "watch", "print alias changes as they happen (Ctrl-C ends)", "alias_watch", module
+    )
+    p.add_argument("model", metavar="MODEL", help="a model name, or tenants/{tenant}/models/-")
+    p.add_argument("alias", metavar="ALIAS", nargs="?", help="only this alias")
+    start = p.add_mutually_exclusive_group()
+    start.add_argument("--after", default="", metavar="CHANGE", help="start after this change")
+    start.add_argument(
+        "--from-beginning", action="store_true", help="start with every recorded change"
+    )
+    p.add_argument("--limit", type=int, metavar="N", help="end after N changes")
 
     online = build.group(commands, "online", "results measured while a version serves")
     p = build.command(

@@ -8,7 +8,16 @@ from datetime import UTC, datetime
 
 from controlplane import clock
 from controlplane.cli import output
-from controlplane.cli.commands import _deleted, _json, _list, _show, command, tenant_name
+from controlplane.cli.commands import (
+    _deleted,
+    _follow,
+    _json,
+    _list,
+    _show,
+    command,
+    tenant_name,
+    watch_limit,
+)
 from controlplane.client import Client
 from controlplane.v1 import registry_service_pb2 as pb
 
@@ -214,4 +223,27 @@ def online_list(args: argparse.Namespace, client: Client) -> None:
             for e in found
             for m in e.metrics
         ),
+    )
+
+
+@command
+def alias_watch(args: argparse.Namespace, client: Client) -> None:
+    """Prints alias changes as they commit, until --limit changes or Ctrl-C."""
+    watch_limit(args)
+    parent = _alias_name(args.model, args.alias) if args.alias else args.model
+    followed = client.watch_alias_changes(
+        parent, after=args.after, from_beginning=args.from_beginning
+    )
+    _follow(
+        args,
+        followed,
+        ["TIME", "ALIAS", "PREVIOUS", "VERSION", "PRINCIPAL", "REASON"],
+        lambda c: [
+            output.timestamp(c.time),
+            c.alias,
+            c.previous_version or "-",
+            c.version or "-",
+            c.principal,
+            c.reason,
+        ],
     )

@@ -477,6 +477,30 @@ class Client:
 
         return follow(self.governance.WatchGovernanceEvents, request, resume_after, timeout=timeout)
 
+    def watch_alias_changes(
+        self,
+        parent: str,
+        *,
+        after: str = "",
+        from_beginning: bool = False,
+        timeout: float | None = None,
+    ) -> Generator[registry_service_pb2.ModelAliasChange, None, None]:
+        """Yields the changes of an alias (``model/aliases/alias``), of a model's aliases (a
+        model id or name) or of every model's (``-``) as they commit, oldest first: what a
+        deployment serving an alias follows. Starts, runs and resumes as
+        :meth:`watch_governance_events` does."""
+        request = registry_service_pb2.WatchModelAliasChangesRequest(
+            parent=self.model_name(parent), after=after, from_beginning=from_beginning
+        )
+
+        def resume_after(
+            request: registry_service_pb2.WatchModelAliasChangesRequest, change: str
+        ) -> None:
+            request.after = change
+            request.from_beginning = not change
+
+        return follow(self.registry.WatchModelAliasChanges, request, resume_after, timeout=timeout)
+
     def create_model(
         self, model: str, *, display_name: str = "", description: str = "", exist_ok: bool = True
     ) -> str:

@@ -20,7 +20,7 @@ from controlplane.errors import FailedPrecondition, InvalidArgument, NotFound
 from controlplane.services._typing import ServicerContext
 from controlplane.services.base import Services
 from controlplane.services.registry import alias_proto, version_proto
-from controlplane.services.watching import watch_feed
+from controlplane.services.watching import start_after, watch_feed
 from controlplane.store import governance as store
 from controlplane.store import registry
 from controlplane.store.audit import call_info
@@ -507,8 +507,8 @@ class GovernanceService(pb_grpc.GovernanceServiceServicer):
                 unit.session, model, alias, "", row, info.principal, alias_name
             )
             change_reason = f"release: {reason}" if reason else "release"
-            registry.record_alias_change(
-                unit.session,
+            await registry.record_alias_change(
+                unit,
                 model.pk,
                 alias,
                 previous,
@@ -587,8 +587,8 @@ class GovernanceService(pb_grpc.GovernanceServiceServicer):
                 unit.session, model, alias, "", target, info.principal, request.alias
             )
             change_reason = f"rollback: {reason}" if reason else "rollback"
-            registry.record_alias_change(
-                unit.session,
+            await registry.record_alias_change(
+                unit,
                 model.pk,
                 alias,
                 left,
@@ -677,7 +677,9 @@ class GovernanceService(pb_grpc.GovernanceServiceServicer):
         self, request: pb.WatchGovernanceEventsRequest, context: ServicerContext
     ) -> AsyncIterator[pb.GovernanceEvent]:
         tenant = names.tenant_of(request.parent) or ""  # the interceptor checked it
-        after = _watch_start(request, tenant)
+        after = start_after(
+            request.after, request.from_beginning, names.GOVERNANCE_EVENT, tenant, "an event"
+        )
         start = (after, request.after)
         conditions = filter_conditions(store.EVENT_SCHEMA, request.filter)
         async with self.db.read() as session:
@@ -711,17 +713,3 @@ async def _event_scope(session: Any, parent: str) -> list[Any]:
         return []
     model = await registry.get_model(session, model_id, parent)
     return [GovernanceEvent.model_pk == model.pk]
-
-
-def _watch_start(request: pb.WatchGovernanceEventsRequest, tenant: str) -> int:
-    """The pk the watch starts after, from ``after`` (0: from the beginning)."""
-    if not request.after:
-        return 0
-    if request.from_beginning:
-        raise InvalidArgument.for_field("from_beginning", "must not be set together with after")
-    event_tenant, *_, event = names.GOVERNANCE_EVENT.parse(request.after, "after")
-    if event_tenant != tenant:
-        raise InvalidArgument.for_field("after", f"must name an event of tenants/{tenant}")
-    if not event.isdigit() or int(event) < 1:
-        raise InvalidArgument.for_field("after", f"{event!r} is not an event id")
-    return int(event)

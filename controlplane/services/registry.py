@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import Any
+
 from google.protobuf import empty_pb2
 
 from controlplane import clock, names
@@ -11,11 +14,13 @@ from controlplane.domain import validation as check
 from controlplane.errors import InvalidArgument, NotFound
 from controlplane.services._typing import ServicerContext
 from controlplane.services.base import Services, delete_resource
+from controlplane.services.watching import start_after, watch_feed
 from controlplane.store import governance as governance_store
 from controlplane.store import idempotency
 from controlplane.store import online_evaluations as online
 from controlplane.store import registry as store
 from controlplane.store.audit import call_info
+from controlplane.store.feeds import MODEL_ALIAS_CHANGES
 from controlplane.store.models import (
     ModelAlias,
     ModelAliasChange,
@@ -96,6 +101,8 @@ def change_proto(row: ModelAliasChange, model_id: str) -> pb.ModelAliasChange:
         reason=row.reason,
         request_id=row.request_id,
         time=clock.to_timestamp(row.time),
+        name=store.alias_change_name(row, model_id),
+        alias=names.MODEL_ALIAS.format(row.tenant_id, model_id, row.alias),
     )
 
 
@@ -177,6 +184,7 @@ class RegistryService(pb_grpc.RegistryServiceServicer):
     def __init__(self, services: Services) -> None:
         self.db = services.db
         self.tokens = services.tokens
+        self.watch = services.watch
 
     # -- models -------------------------------------------------------------------------------
 
@@ -350,8 +358,8 @@ class RegistryService(pb_grpc.RegistryServiceServicer):
                 moved, previous = await store.set_alias(
                     unit.session, model, alias, "", version, author, alias_name
                 )
-                store.record_alias_change(
-                    unit.session, model.pk, alias, previous, version.number, author,
+                await store.record_alias_change(
+                    unit, model.pk, alias, previous, version.number, author,
                     alias_reason, change_request_id, moved.update_time,
                 )  # fmt: skip
                 unit.audit(alias_name, **alias_audit(result.name, previous, alias_reason))
@@ -483,8 +491,8 @@ class RegistryService(pb_grpc.RegistryServiceServicer):
             moved, previous = await store.set_alias(
                 unit.session, model, alias, patch.etag, target, info.principal, patch.name
             )
-            store.record_alias_change(
-                unit.session,
+            await store.record_alias_change(
+                unit,
                 model.pk,
                 alias,
                 previous,
@@ -540,8 +548,8 @@ class RegistryService(pb_grpc.RegistryServiceServicer):
             check.check_etag(request.etag, row.version, request.name)
             previous = await store.version_number_of(unit.session, row.version_pk)
             await unit.session.delete(row)
-            store.record_alias_change(
-                unit.session,
+            await store.record_alias_change(
+                unit,
                 model.pk,
                 alias,
                 previous,
@@ -573,6 +581,32 @@ class RegistryService(pb_grpc.RegistryServiceServicer):
         if len(rows) > size:
             response.next_page_token = self.tokens.encode(query, [rows[size - 1].pk])
         return response
+
+    async def WatchModelAliasChanges(
+        self, request: pb.WatchModelAliasChangesRequest, context: ServicerContext
+    ) -> AsyncIterator[pb.ModelAliasChange]:
+        tenant = names.tenant_of(request.parent) or ""  # the interceptor checked it
+        after = start_after(
+            request.after, request.from_beginning, names.MODEL_ALIAS_CHANGE, tenant, "a change"
+        )
+        start = (after, request.after)
+        async with self.db.read() as session:
+            scope = await _alias_scope(session, request.parent)
+            if not request.after and not request.from_beginning:
+                last = await store.last_alias_change(session)
+                if last is not None:
+                    start = (last[0].pk, store.alias_change_name(*last))
+
+        async def read_after(
+            session: Any, after: int, limit: int
+        ) -> list[tuple[int, pb.ModelAliasChange]]:
+            rows = await store.alias_changes_after(session, scope, after, limit)
+            return [(row.pk, change_proto(row, model_id)) for row, model_id in rows]
+
+        async for change in watch_feed(
+            self.db, self.watch, context, MODEL_ALIAS_CHANGES, tenant, start, read_after
+        ):
+            yield change
 
     # -- online evaluations -------------------------------------------------------------------
 
@@ -620,3 +654,17 @@ class RegistryService(pb_grpc.RegistryServiceServicer):
             ],
             next_page_token=page.next_page_token,
         )
+
+
+async def _alias_scope(session: Any, parent: str) -> list[Any]:
+    """The changes of ``parent``: an alias, a model, or every model (``models/-``). A model
+    must exist; an alias need not yet (the watch sees it created)."""
+    if "/aliases/" in parent:
+        tenant, model_id, alias = rules.parse_alias(parent, "parent")
+        model = await store.get_model(session, model_id, names.MODEL.format(tenant, model_id))
+        return [ModelAliasChange.model_pk == model.pk, ModelAliasChange.alias == alias]
+    _, model_id = names.MODEL.parse(parent, "parent", allow_wildcard_last=True)
+    if model_id == names.WILDCARD:
+        return []
+    model = await store.get_model(session, model_id, parent)
+    return [ModelAliasChange.model_pk == model.pk]

@@ -11,6 +11,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from controlplane.errors import InvalidArgument
+from controlplane.names import Pattern
 from controlplane.services._typing import ServicerContext
 from controlplane.services.base import WatchLimits
 from controlplane.store.db import Database
@@ -22,6 +24,21 @@ WATCH_AFTER_HEADER = "x-watch-after"
 
 # Reads (pk, message) of the rows with a pk above ``after``, at most ``limit``, in pk order.
 ReadAfter = Callable[[AsyncSession, int, int], Awaitable[Sequence[tuple[int, Any]]]]
+
+
+def start_after(after: str, from_beginning: bool, pattern: Pattern, tenant: str, what: str) -> int:
+    """The pk a watch starts after, from the request's ``after`` (the name of an item, of
+    ``pattern``, whose last id is its pk) and ``from_beginning``; 0 for the beginning."""
+    if not after:
+        return 0
+    if from_beginning:
+        raise InvalidArgument.for_field("from_beginning", "must not be set together with after")
+    item_tenant, *_, pk = pattern.parse(after, "after")
+    if item_tenant != tenant:
+        raise InvalidArgument.for_field("after", f"must name {what} of tenants/{tenant}")
+    if not pk.isdigit() or int(pk) < 1:
+        raise InvalidArgument.for_field("after", f"{pk!r} is not the id of {what}")
+    return int(pk)
 
 
 async def watch_feed(

@@ -295,6 +295,8 @@ class Database:
                 if isinstance(exc, sqlite3.IntegrityError):
                     _raise_conflict_if_unique(exc)
                 raise
+        for feed, tenant in unit.appended:
+            self.feeds.notify(feed, tenant)
 
     async def checkpoint(self) -> tuple[int, int]:
         """Copies the embedded store's WAL into its database file, on a worker thread, never

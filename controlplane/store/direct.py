@@ -78,6 +78,7 @@ class DirectUnit:
         self._tenant: str | None = None
         self._mutated = False
         self._audit_rows: list[dict[str, Any]] = []
+        self.appended: set[tuple[str, str]] = set()
 
     def _tenant_for(self, statement: Prepared) -> str | None:
         if TENANT_PARAM not in statement.names:
@@ -107,6 +108,12 @@ class DirectUnit:
 
     def audit(self, resource: str, **detail: Any) -> None:
         self._audit_rows.append(audit_row(resource, detail))
+
+    def append_to_feed(self, feed: str) -> None:
+        """Declares that this transaction appends to ``feed`` for the current tenant, so its
+        watchers are woken after commit (``UnitOfWork.append_to_feed``; the embedded store's
+        one writer already commits a feed's rows in pk order)."""
+        self.appended.add((feed, current_tenant()))
 
     def finish(self) -> None:
         """Writes the audit rows; refuses to let a mutation without one commit."""

@@ -1,4 +1,5 @@
-"""Feeds: append-only tables that watchers follow in primary-key order (governance events).
+"""Feeds: append-only tables that watchers follow in primary-key order (governance events,
+alias changes).
 
 A watcher reads its tenant's rows with a pk above the last one it delivered. That misses
 nothing only if rows become visible in pk order:
@@ -30,11 +31,15 @@ from typing import Any
 import asyncpg
 from sqlalchemy import text
 
-from controlplane.store.models import GovernanceEvent
+from controlplane.store.models import GovernanceEvent, ModelAliasChange
 
 GOVERNANCE_EVENTS = "governance_events"
+MODEL_ALIAS_CHANGES = "model_alias_changes"
 # Each feed's table (a model with an integer ``pk``).
-FEED_MODELS = {GOVERNANCE_EVENTS: GovernanceEvent}
+FEED_MODELS: dict[str, Any] = {
+    GOVERNANCE_EVENTS: GovernanceEvent,
+    MODEL_ALIAS_CHANGES: ModelAliasChange,
+}
 
 ORDER_LOCK = text("SELECT pg_advisory_xact_lock(hashtext(:feed), hashtext(:tenant))")
 # PostgreSQL's channel for feed notices; the payload is "<origin> <feed> <tenant>".

@@ -502,10 +502,11 @@ class ModelAlias(TenantOwned, Versioned, Base):
 
 
 class ModelAliasChange(TenantOwned, Base):
-    """Append-only: one row per move (create, move, delete) of an alias."""
+    """Append-only: one row per move (create, move, delete) of an alias. A feed
+    (``controlplane.store.feeds``): on SQLite its pks are AUTOINCREMENT, never reused."""
 
     __tablename__ = "model_alias_changes"
-    __table_args__ = (Index(None, "model_pk", "alias", "pk"),)
+    __table_args__ = (Index(None, "model_pk", "alias", "pk"), {"sqlite_autoincrement": True})
     pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
     model_pk: Mapped[int] = mapped_column(
         ForeignKey("registered_models.pk", ondelete="CASCADE"), nullable=False

@@ -25,7 +25,9 @@ from controlplane.errors import (
     NotFound,
 )
 from controlplane.names import ARTIFACT, MODEL, MODEL_ALIAS, MODEL_VERSION
+from controlplane.store.db import UnitOfWork
 from controlplane.store.direct import TENANT_PARAM, DirectUnit, Prepared
+from controlplane.store.feeds import MODEL_ALIAS_CHANGES
 from controlplane.store.models import (
     ArtifactBlob,
     ArtifactContent,
@@ -436,8 +438,8 @@ async def alias_names(session: AsyncSession, model_pk: int) -> list[str]:
     return list(rows)
 
 
-def record_alias_change(
-    session: AsyncSession,
+async def record_alias_change(
+    unit: UnitOfWork,
     model_pk: int,
     alias: str,
     previous: int | None,
@@ -447,7 +449,10 @@ def record_alias_change(
     request_id: str,
     now: int,
 ) -> None:
-    session.add(
+    """Appends a change to the alias history (a feed: ``controlplane.store.feeds``; the
+    turn is taken here, after the transaction's row locks, as its last lock)."""
+    await unit.append_to_feed(MODEL_ALIAS_CHANGES)
+    unit.session.add(
         ModelAliasChange(
             tenant_id=current_tenant(),
             **alias_change_values(
@@ -527,6 +532,38 @@ async def alias_history(
         stmt = stmt.where(ModelAliasChange.pk < before_pk)
     rows = await session.scalars(stmt.order_by(ModelAliasChange.pk.desc()).limit(limit))
     return list(rows)
+
+
+async def alias_changes_after(
+    session: AsyncSession, scope: Sequence[Any], after_pk: int, limit: int
+) -> list[tuple[ModelAliasChange, str]]:
+    """The tenant's alias changes in ``scope`` with a pk above ``after_pk``, in pk order (the
+    order they committed in: ``controlplane.store.feeds``), each with its model's id."""
+    rows = await session.execute(
+        select(ModelAliasChange, RegisteredModel.model_id)
+        .join(RegisteredModel, RegisteredModel.pk == ModelAliasChange.model_pk)
+        .where(*scope, ModelAliasChange.pk > after_pk)
+        .order_by(ModelAliasChange.pk)
+        .limit(limit)
+    )
+    return [(change, model_id) for change, model_id in rows]
+
+
+async def last_alias_change(session: AsyncSession) -> tuple[ModelAliasChange, str] | None:
+    """The tenant's newest alias change, with its model's id."""
+    row = (
+        await session.execute(
+            select(ModelAliasChange, RegisteredModel.model_id)
+            .join(RegisteredModel, RegisteredModel.pk == ModelAliasChange.model_pk)
+            .order_by(ModelAliasChange.pk.desc())
+            .limit(1)
+        )
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+def alias_change_name(change: ModelAliasChange, model_id: str) -> str:
+    return f"{MODEL_ALIAS.format(change.tenant_id, model_id, change.alias)}/changes/{change.pk}"
 
 
 async def alias_ever_existed(session: AsyncSession, model_pk: int, alias: str) -> bool:
@@ -768,6 +805,7 @@ def record_alias_change_direct(
     request_id: str,
     now: int,
 ) -> None:
+    direct.append_to_feed(MODEL_ALIAS_CHANGES)
     direct.execute_many(
         _ALIAS_CHANGE_INSERT,
         [

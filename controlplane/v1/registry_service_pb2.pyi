@@ -181,20 +181,34 @@ class ModelAlias(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., update_principal: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ...) -> None: ...
 
 class ModelAliasChange(_message.Message):
-    __slots__ = ("previous_version", "version", "principal", "reason", "request_id", "time")
+    __slots__ = ("previous_version", "version", "principal", "reason", "request_id", "time", "name", "alias")
     PREVIOUS_VERSION_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ALIAS_FIELD_NUMBER: _ClassVar[int]
     previous_version: str
     version: str
     principal: str
     reason: str
     request_id: str
     time: _timestamp_pb2.Timestamp
-    def __init__(self, previous_version: _Optional[str] = ..., version: _Optional[str] = ..., principal: _Optional[str] = ..., reason: _Optional[str] = ..., request_id: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    name: str
+    alias: str
+    def __init__(self, previous_version: _Optional[str] = ..., version: _Optional[str] = ..., principal: _Optional[str] = ..., reason: _Optional[str] = ..., request_id: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., name: _Optional[str] = ..., alias: _Optional[str] = ...) -> None: ...
+
+class WatchModelAliasChangesRequest(_message.Message):
+    __slots__ = ("parent", "after", "from_beginning")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    FROM_BEGINNING_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    after: str
+    from_beginning: bool
+    def __init__(self, parent: _Optional[str] = ..., after: _Optional[str] = ..., from_beginning: _Optional[bool] = ...) -> None: ...
 
 class CreateRegisteredModelRequest(_message.Message):
     __slots__ = ("parent", "model_id", "registered_model", "request_id")

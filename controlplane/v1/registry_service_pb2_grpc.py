@@ -113,6 +113,11 @@ class RegistryServiceStub:
                 request_serializer=controlplane_dot_v1_dot_registry__service__pb2.ListModelAliasHistoryRequest.SerializeToString,
                 response_deserializer=controlplane_dot_v1_dot_registry__service__pb2.ListModelAliasHistoryResponse.FromString,
                 _registered_method=True)
+        self.WatchModelAliasChanges = channel.unary_stream(
+                '/controlplane.v1.RegistryService/WatchModelAliasChanges',
+                request_serializer=controlplane_dot_v1_dot_registry__service__pb2.WatchModelAliasChangesRequest.SerializeToString,
+                response_deserializer=controlplane_dot_v1_dot_registry__service__pb2.ModelAliasChange.FromString,
+                _registered_method=True)
         self.RecordOnlineEvaluation = channel.unary_unary(
                 '/controlplane.v1.RegistryService/RecordOnlineEvaluation',
                 request_serializer=controlplane_dot_v1_dot_registry__service__pb2.RecordOnlineEvaluationRequest.SerializeToString,
@@ -237,6 +242,16 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchModelAliasChanges(self, request, context):
+        """Alias moves as they commit, oldest first (creates, moves and deletes, whether through
+        SetModelAlias, DeleteModelAlias, a registration's aliases, a release or a rollback): what
+        a deployment serving an alias follows. It starts, sends its headers (`x-watch-after`),
+        re-checks access, ends and resumes exactly as GovernanceService.WatchGovernanceEvents.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RecordOnlineEvaluation(self, request, context):
         """Results measured while a version serves (its accuracy once ground truth arrives, business
         metrics), recorded after registration: append-only, each over a time window.
@@ -331,6 +346,11 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.ListModelAliasHistory,
                     request_deserializer=controlplane_dot_v1_dot_registry__service__pb2.ListModelAliasHistoryRequest.FromString,
                     response_serializer=controlplane_dot_v1_dot_registry__service__pb2.ListModelAliasHistoryResponse.SerializeToString,
+            ),
+            'WatchModelAliasChanges': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchModelAliasChanges,
+                    request_deserializer=controlplane_dot_v1_dot_registry__service__pb2.WatchModelAliasChangesRequest.FromString,
+                    response_serializer=controlplane_dot_v1_dot_registry__service__pb2.ModelAliasChange.SerializeToString,
             ),
             'RecordOnlineEvaluation': grpc.unary_unary_rpc_method_handler(
                     servicer.RecordOnlineEvaluation,
@@ -751,6 +771,33 @@ class RegistryService:
             '/controlplane.v1.RegistryService/ListModelAliasHistory',
             controlplane_dot_v1_dot_registry__service__pb2.ListModelAliasHistoryRequest.SerializeToString,
             controlplane_dot_v1_dot_registry__service__pb2.ListModelAliasHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchModelAliasChanges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/controlplane.v1.RegistryService/WatchModelAliasChanges',
+            controlplane_dot_v1_dot_registry__service__pb2.WatchModelAliasChangesRequest.SerializeToString,
+            controlplane_dot_v1_dot_registry__service__pb2.ModelAliasChange.FromString,
             options,
             channel_credentials,
             insecure,

@@ -193,6 +193,7 @@ __all__ = (
     "UploadArtifactContentRequest",
     "Value",
     "WatchGovernanceEventsRequest",
+    "WatchModelAliasChangesRequest",
 )
 
 import datetime
@@ -2673,6 +2674,16 @@ class ModelAliasChange(betterproto2.Message):
         6, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
     )
 
+    name: "str" = betterproto2.field(7, betterproto2.TYPE_STRING)
+    """
+    tenants/{tenant}/models/{model}/aliases/{alias}/changes/{change}: where a watch resumes.
+    """
+
+    alias: "str" = betterproto2.field(8, betterproto2.TYPE_STRING)
+    """
+    The alias that moved: tenants/{tenant}/models/{model}/aliases/{alias}.
+    """
+
 
 default_message_pool.register_message("controlplane.v1", "ModelAliasChange", ModelAliasChange)
 
@@ -3838,6 +3849,29 @@ class WatchGovernanceEventsRequest(betterproto2.Message):
 
 default_message_pool.register_message(
     "controlplane.v1", "WatchGovernanceEventsRequest", WatchGovernanceEventsRequest
+)
+
+
+@dataclass(eq=False, repr=False)
+class WatchModelAliasChangesRequest(betterproto2.Message):
+    parent: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    An alias, a model (every alias of it), or tenants/{tenant}/models/- (every model's).
+    """
+
+    after: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    The name of a change of the parent's tenant: the stream starts with the changes after it.
+    """
+
+    from_beginning: "bool" = betterproto2.field(3, betterproto2.TYPE_BOOL)
+    """
+    Start with every recorded change (not together with `after`).
+    """
+
+
+default_message_pool.register_message(
+    "controlplane.v1", "WatchModelAliasChangesRequest", WatchModelAliasChangesRequest
 )
 
 
@@ -5842,6 +5876,22 @@ class RegistryServiceSyncStub:
             ListModelAliasHistoryResponse.FromString,
         )(message)
 
+    def watch_model_alias_changes(
+        self, message: "WatchModelAliasChangesRequest"
+    ) -> "Iterator[ModelAliasChange]":
+        """
+        Alias moves as they commit, oldest first (creates, moves and deletes, whether through
+        SetModelAlias, DeleteModelAlias, a registration's aliases, a release or a rollback): what
+        a deployment serving an alias follows. It starts, sends its headers (`x-watch-after`),
+        re-checks access, ends and resumes exactly as GovernanceService.WatchGovernanceEvents.
+        """
+
+        yield from self._channel.unary_stream(
+            "/controlplane.v1.RegistryService/WatchModelAliasChanges",
+            WatchModelAliasChangesRequest.SerializeToString,
+            ModelAliasChange.FromString,
+        )(message)
+
     def record_online_evaluation(
         self, message: "RecordOnlineEvaluationRequest"
     ) -> "OnlineEvaluation":
@@ -6180,6 +6230,31 @@ class RegistryServiceStub(betterproto2_grpclib.ServiceStub):
             deadline=deadline,
             metadata=metadata,
         )
+
+    async def watch_model_alias_changes(
+        self,
+        message: "WatchModelAliasChangesRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "AsyncIterator[ModelAliasChange]":
+        """
+        Alias moves as they commit, oldest first (creates, moves and deletes, whether through
+        SetModelAlias, DeleteModelAlias, a registration's aliases, a release or a rollback): what
+        a deployment serving an alias follows. It starts, sends its headers (`x-watch-after`),
+        re-checks access, ends and resumes exactly as GovernanceService.WatchGovernanceEvents.
+        """
+
+        async for response in self._unary_stream(
+            "/controlplane.v1.RegistryService/WatchModelAliasChanges",
+            message,
+            ModelAliasChange,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        ):
+            yield response
 
     async def record_online_evaluation(
         self,

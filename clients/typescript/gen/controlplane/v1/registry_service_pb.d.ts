@@ -482,6 +482,20 @@ export declare type ModelAliasChange = Message<"controlplane.v1.ModelAliasChange
    * @generated from field: google.protobuf.Timestamp time = 6;
    */
   time?: Timestamp | undefined;
+
+  /**
+   * tenants/{tenant}/models/{model}/aliases/{alias}/changes/{change}: where a watch resumes.
+   *
+   * @generated from field: string name = 7;
+   */
+  name: string;
+
+  /**
+   * The alias that moved: tenants/{tenant}/models/{model}/aliases/{alias}.
+   *
+   * @generated from field: string alias = 8;
+   */
+  alias: string;
 };
 
 /**
@@ -489,6 +503,38 @@ export declare type ModelAliasChange = Message<"controlplane.v1.ModelAliasChange
  * Use `create(ModelAliasChangeSchema)` to create a new message.
  */
 export declare const ModelAliasChangeSchema: GenMessage<ModelAliasChange>;
+
+/**
+ * @generated from message controlplane.v1.WatchModelAliasChangesRequest
+ */
+export declare type WatchModelAliasChangesRequest = Message<"controlplane.v1.WatchModelAliasChangesRequest"> & {
+  /**
+   * An alias, a model (every alias of it), or tenants/{tenant}/models/- (every model's).
+   *
+   * @generated from field: string parent = 1;
+   */
+  parent: string;
+
+  /**
+   * The name of a change of the parent's tenant: the stream starts with the changes after it.
+   *
+   * @generated from field: string after = 2;
+   */
+  after: string;
+
+  /**
+   * Start with every recorded change (not together with `after`).
+   *
+   * @generated from field: bool from_beginning = 3;
+   */
+  fromBeginning: boolean;
+};
+
+/**
+ * Describes the message controlplane.v1.WatchModelAliasChangesRequest.
+ * Use `create(WatchModelAliasChangesRequestSchema)` to create a new message.
+ */
+export declare const WatchModelAliasChangesRequestSchema: GenMessage<WatchModelAliasChangesRequest>;
 
 /**
  * @generated from message controlplane.v1.CreateRegisteredModelRequest
@@ -1236,6 +1282,19 @@ export declare const RegistryService: GenService<{
     methodKind: "unary";
     input: typeof ListModelAliasHistoryRequestSchema;
     output: typeof ListModelAliasHistoryResponseSchema;
+  },
+  /**
+   * Alias moves as they commit, oldest first (creates, moves and deletes, whether through
+   * SetModelAlias, DeleteModelAlias, a registration's aliases, a release or a rollback): what
+   * a deployment serving an alias follows. It starts, sends its headers (`x-watch-after`),
+   * re-checks access, ends and resumes exactly as GovernanceService.WatchGovernanceEvents.
+   *
+   * @generated from rpc controlplane.v1.RegistryService.WatchModelAliasChanges
+   */
+  watchModelAliasChanges: {
+    methodKind: "server_streaming";
+    input: typeof WatchModelAliasChangesRequestSchema;
+    output: typeof ModelAliasChangeSchema;
   },
   /**
    * Results measured while a version serves (its accuracy once ground truth arrives, business
