@@ -14,33 +14,26 @@ import grpc
 import pytest
 
 from controlplane.client import Client
-from controlplane.client.watch import WATCH_AFTER_HEADER
 from controlplane.server.app import RunningServer
 from controlplane.v1 import registry_service_pb2 as rg
 from tests.conftest import Api, TenantWorld
 from tests.test_cli import Cli, _clean_environment  # noqa: F401  (an autouse fixture)
 from tests.test_experiments import details
 from tests.test_governance import approve, new_version, release, rollback, submit
-from tests.test_governance_watch import ARRIVAL_TIMEOUT, another_server, on
+from tests.test_governance_watch import another_server, in_place, next_item, on
 from tests.test_registry import artifact, model, set_alias
 
 Stream = Any
 
 
 async def open_watch(api: Api, parent: str, **fields: Any) -> tuple[Stream, str]:
-    stream = api.registry.WatchModelAliasChanges(
-        rg.WatchModelAliasChangesRequest(parent=parent, **fields), metadata=api.auth
-    )
-    headers = dict(await stream.initial_metadata() or ())
-    if WATCH_AFTER_HEADER not in headers:
-        await stream.read()  # refused: raises the error
-    return stream, str(headers[WATCH_AFTER_HEADER])
+    request = rg.WatchModelAliasChangesRequest(parent=parent, **fields)
+    return await in_place(api.registry.WatchModelAliasChanges(request, metadata=api.auth))
 
 
 async def next_change(stream: Stream) -> rg.ModelAliasChange:
-    change = await asyncio.wait_for(stream.read(), ARRIVAL_TIMEOUT)
-    assert change is not grpc.aio.EOF, "the watch ended"
-    return change  # type: ignore[no-any-return]
+    change: rg.ModelAliasChange = await next_item(stream)
+    return change
 
 
 def moved(change: rg.ModelAliasChange) -> tuple[str, str, str]:

@@ -38,21 +38,28 @@ ARRIVAL_TIMEOUT = 15.0
 Stream = Any  # grpc.aio.UnaryStreamCall
 
 
-async def open_watch(api: Api, parent: str, **fields: Any) -> tuple[Stream, str]:
-    """A watch in place (its headers came), and where it says it starts."""
-    stream = api.governance.WatchGovernanceEvents(
-        gv.WatchGovernanceEventsRequest(parent=parent, **fields), metadata=api.auth
-    )
+async def in_place(stream: Stream) -> tuple[Stream, str]:
+    """A watch once in place (its headers came), and where it says it starts."""
     headers = dict(await stream.initial_metadata() or ())
     if WATCH_AFTER_HEADER not in headers:
         await stream.read()  # refused: raises the error
     return stream, str(headers[WATCH_AFTER_HEADER])
 
 
+async def next_item(stream: Stream) -> Any:
+    item = await asyncio.wait_for(stream.read(), ARRIVAL_TIMEOUT)
+    assert item is not grpc.aio.EOF, "the watch ended"
+    return item
+
+
+async def open_watch(api: Api, parent: str, **fields: Any) -> tuple[Stream, str]:
+    request = gv.WatchGovernanceEventsRequest(parent=parent, **fields)
+    return await in_place(api.governance.WatchGovernanceEvents(request, metadata=api.auth))
+
+
 async def next_event(stream: Stream) -> gv.GovernanceEvent:
-    event = await asyncio.wait_for(stream.read(), ARRIVAL_TIMEOUT)
-    assert event is not grpc.aio.EOF, "the watch ended"
-    return event  # type: ignore[no-any-return]
+    event: gv.GovernanceEvent = await next_item(stream)
+    return event
 
 
 async def refused(code: grpc.StatusCode, api: Api, parent: str, **fields: Any) -> list[str]:
