@@ -25,6 +25,8 @@ from grpclib.exceptions import GRPCError
 
 from controlplane.server.app import RunningServer
 from controlplane.v1 import experiment_service_pb2 as experiment_pb
+from tests.test_governance import new_version
+from tests.test_registry import model, set_alias
 
 ROOT = Path(__file__).resolve().parents[1]
 TYPESCRIPT = ROOT / "clients" / "typescript"
@@ -106,6 +108,33 @@ async def test_typescript_client_calls_the_server_over_grpc(
     assert stored.display_name == "From TypeScript"
 
 
+@pytest.mark.node
+async def test_typescript_client_follows_alias_changes(server: RunningServer, world: Any) -> None:
+    _require_node_modules()
+    model_name = await model(world["editor"], world)
+    version = await new_version(world, model_name)
+    for alias in ("staging", "prod"):
+        await set_alias(world["maintainer"], model_name, alias, version)
+    code, out, err = await _run(
+        "node",
+        str(TYPESCRIPT / "watch.js"),
+        env={
+            "CONTROLPLANE_URL": f"http://127.0.0.1:{server.port}",
+            "CONTROLPLANE_TOKEN": world["viewer"].token,
+            "CONTROLPLANE_MODEL": model_name,
+            "CONTROLPLANE_FROM_BEGINNING": "1",
+            "CONTROLPLANE_LIMIT": "2",
+        },
+    )
+    assert code == 0, err
+    changes = [json.loads(line) for line in out.strip().splitlines()]
+    assert [c["alias"] for c in changes] == [
+        f"{model_name}/aliases/staging",
+        f"{model_name}/aliases/prod",
+    ]
+    assert all(c["version"] == version and "previousVersion" not in c for c in changes)
+
+
 # -- Python (betterproto2) -------------------------------------------------------------------
 
 
@@ -148,6 +177,23 @@ async def test_betterproto2_async_client_round_trips_an_experiment(
         with pytest.raises(GRPCError) as anonymous:
             await v1.TenantServiceStub(channel).get_caller()
         assert anonymous.value.status is Status.UNAUTHENTICATED
+
+
+async def test_betterproto2_async_client_follows_a_watch(server: RunningServer, world: Any) -> None:
+    model_name = await model(world["editor"], world)
+    version = await new_version(world, model_name)
+    auth = {"authorization": f"Bearer {world['viewer'].token}"}
+    async with Channel("127.0.0.1", server.port) as channel:
+        registry = v1.RegistryServiceStub(channel, metadata=auth)
+        changes = registry.watch_model_alias_changes(
+            v1.WatchModelAliasChangesRequest(parent=model_name, from_beginning=True)
+        )
+        first = asyncio.ensure_future(changes.__anext__())
+        await set_alias(world["maintainer"], model_name, "prod", version)
+        change = await asyncio.wait_for(first, 15)
+        await changes.aclose()
+    assert change.alias == f"{model_name}/aliases/prod"
+    assert (change.previous_version, change.version) == ("", version)
 
 
 class _BearerToken(grpc.UnaryUnaryClientInterceptor):
