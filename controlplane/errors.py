@@ -40,6 +40,13 @@ class InvalidArgument(ControlPlaneError):
         return cls(f"{field_path}: {description}", [FieldViolation(field_path, description)])
 
 
+class MalformedRequest(InvalidArgument):
+    """A request message that does not decode as its RPC's request type (truncated bytes,
+    invalid UTF-8 in a string, nesting past the parser's limit)."""
+
+    reason = "MALFORMED_REQUEST"
+
+
 class InvalidPageToken(InvalidArgument):
     reason = "INVALID_PAGE_TOKEN"
 

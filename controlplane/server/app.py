@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -24,6 +26,7 @@ from controlplane.server import bootstrap
 from controlplane.server.event_loop import loop_name
 from controlplane.server.interceptors import (
     AccessInterceptor,
+    DecodeInterceptor,
     ErrorInterceptor,
     TelemetryInterceptor,
 )
@@ -144,6 +147,49 @@ def artifact_store(plugins: LoadedPlugins, settings: Settings) -> BlobStore:
     return BlobStore(store=store, plugin=provision.plugin, name=provision.name)
 
 
+def listen_address(settings: Settings, port: int) -> str:
+    """``--listen`` with the port the server got (``127.0.0.1:0`` becomes ``127.0.0.1:43121``)."""
+    if settings.listen.startswith("unix"):
+        return settings.listen
+    return f"{settings.listen.rsplit(':', 1)[0]}:{port}"
+
+
+def _bind_problem(listen: str) -> str:
+    """Why ``listen`` cannot be bound, found by trying it: gRPC says only that it failed."""
+    host, _, port = listen.rpartition(":")
+    try:
+        found = socket.getaddrinfo(
+            host.strip("[]") or None, int(port), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except (OSError, ValueError):
+        return "not an address this machine can listen on"
+    for family, kind, protocol, _, address in found:
+        with socket.socket(family, kind, protocol) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as error:
+                if error.errno == errno.EADDRINUSE:
+                    return "address already in use (is another server listening there?)"
+                return error.strerror or str(error)
+    return "gRPC could not bind it (GRPC_VERBOSITY=debug says why)"
+
+
+def _listen(
+    server: grpc.aio.Server, listen: str, credentials: grpc.ServerCredentials | None
+) -> int:
+    """Binds ``listen`` and returns the port; an address that cannot be bound (one in use
+    above all) is an OSError that says why."""
+    try:
+        if credentials:
+            return server.add_secure_port(listen, credentials)
+        return server.add_insecure_port(listen)
+    except RuntimeError:
+        if listen.startswith("unix"):
+            raise OSError(f"cannot listen on {listen}") from None
+        raise OSError(f"cannot listen on {listen}: {_bind_problem(listen)}") from None
+
+
 async def start(settings: Settings, plugins: LoadedPlugins | None = None) -> RunningServer:
     """Starts serving; ``plugins`` replaces discovery through entry points (embedding, tests)."""
     # The data dir holds the admin key file, and the embedded database: create it on first use.
@@ -176,11 +222,15 @@ async def start(settings: Settings, plugins: LoadedPlugins | None = None) -> Run
         interceptors=[
             TelemetryInterceptor(),
             ErrorInterceptor(),
+            DecodeInterceptor(),
             AccessInterceptor(shared.authenticator, shared.authorizer),
         ],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            # gRPC turns SO_REUSEPORT on by default: a second server on a taken port would
+            # start and share it, each connection landing on one of two stores at random.
+            ("grpc.so_reuseport", 0),
         ],
     )
     for add_to_server, servicer in (
@@ -222,17 +272,14 @@ async def start(settings: Settings, plugins: LoadedPlugins | None = None) -> Run
 
     try:
         credentials = _credentials(settings)
-        port = (
-            server.add_secure_port(settings.listen, credentials)
-            if credentials
-            else server.add_insecure_port(settings.listen)
-        )
+        port = _listen(server, settings.listen, credentials)
         await server.start()
     except BaseException:  # a port in use, unreadable certificates: leave nothing open
         await server.stop(None)
         await db.dispose()
         raise
     authorizer.start()
+    bootstrap.record_addresses(settings.server_address_path, [listen_address(settings, port)])
     maintenance = _maintain(db, settings)
     log.info(
         "serving",
@@ -247,6 +294,16 @@ async def start(settings: Settings, plugins: LoadedPlugins | None = None) -> Run
     return RunningServer(server, port, shared, health_servicer, admin_key, maintenance)
 
 
+def admin_key_notice(key: str, settings: Settings, terminal: bool) -> str:
+    """What the first start says about the administrator's key: the key itself only to a
+    terminal; stdout redirected is a log (journald, a file, a container's), and logs never
+    hold a secret."""
+    where = f"{settings.admin_key_path} (mode 0600, readable by you only)"
+    if terminal:
+        return f"Created the platform administrator. Its API key (shown once; also in {where}):\n{key}"
+    return f"Created the platform administrator. Its API key is in {where}."
+
+
 async def serve(settings: Settings) -> None:
     """Runs until SIGTERM or SIGINT, then drains: health turns NOT_SERVING, in-flight calls
     get ``grace_seconds`` to finish, then connections close."""
@@ -258,15 +315,8 @@ async def serve(settings: Settings) -> None:
         loop.add_signal_handler(sig, stopping.set)
     running = await start(settings)
     if running.admin_key:
-        print(
-            f"Created the platform administrator. Its API key (shown once; also in "
-            f"{settings.admin_key_path}, mode 0600):\n{running.admin_key}",
-            file=sys.stdout,
-            flush=True,
-        )
-    print(
-        f"controlplane listening on {settings.listen.rsplit(':', 1)[0]}:{running.port}", flush=True
-    )
+        print(admin_key_notice(running.admin_key, settings, sys.stdout.isatty()), flush=True)
+    print(f"controlplane listening on {listen_address(settings, running.port)}", flush=True)
     await stopping.wait()
     log.info("shutting down", extra={"grace_seconds": settings.grace_seconds})
     await running.stop(settings.grace_seconds)

@@ -1,5 +1,5 @@
-"""Server interceptors, outermost first: telemetry, errors, authentication + tenancy +
-authorization.
+"""Server interceptors, outermost first: telemetry, errors, request decoding,
+authentication + tenancy + authorization.
 
 grpc.aio runs ``intercept_service`` apart from the handler, so each interceptor wraps the
 handler's behaviour instead: the wrapped code runs in the handler's own task, which is what
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
+import contextvars
 import logging
 import time
 import uuid
@@ -23,8 +25,15 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from controlplane import names
 from controlplane.auth.authenticator import Authenticator, Identity
 from controlplane.auth.authorizer import Authorizer
-from controlplane.errors import ControlPlaneError, InvalidArgument, NotFound, PermissionDenied
+from controlplane.errors import (
+    ControlPlaneError,
+    InvalidArgument,
+    MalformedRequest,
+    NotFound,
+    PermissionDenied,
+)
 from controlplane.server import errors
+from controlplane.server.log_limits import RateLimitedWarning
 from controlplane.server.methods import Method, method_table
 from controlplane.services._typing import ServicerContext
 from controlplane.store.audit import CallInfo, call_info
@@ -45,29 +54,34 @@ Behavior = Callable[..., Any]
 OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerReflection/")
 
 
-def _wrap(handler: Handler, around: Callable[[Behavior, bool], Behavior]) -> Handler:
-    """Rebuilds ``handler`` with its behaviour passed through ``around(behaviour, streaming)``."""
+_KEEP = object()
+
+
+def _wrap(
+    handler: Handler,
+    around: Callable[[Behavior, bool], Behavior],
+    request_deserializer: Any = _KEEP,
+) -> Handler:
+    """Rebuilds ``handler`` with its behaviour passed through ``around(behaviour, streaming)``
+    (and, when given, another request deserializer; None hands the behaviour raw bytes)."""
+    deserializer = (
+        handler.request_deserializer if request_deserializer is _KEEP else request_deserializer
+    )
     if handler.unary_unary:
         return grpc.unary_unary_rpc_method_handler(
-            around(handler.unary_unary, False),
-            handler.request_deserializer,
-            handler.response_serializer,
+            around(handler.unary_unary, False), deserializer, handler.response_serializer
         )
     if handler.stream_unary:
         return grpc.stream_unary_rpc_method_handler(
-            around(handler.stream_unary, False),
-            handler.request_deserializer,
-            handler.response_serializer,
+            around(handler.stream_unary, False), deserializer, handler.response_serializer
         )
     if handler.unary_stream:
         return grpc.unary_stream_rpc_method_handler(
-            around(handler.unary_stream, True),
-            handler.request_deserializer,
-            handler.response_serializer,
+            around(handler.unary_stream, True), deserializer, handler.response_serializer
         )
     return grpc.stream_stream_rpc_method_handler(
         around(cast(Behavior, handler.stream_stream), True),
-        handler.request_deserializer,
+        deserializer,
         handler.response_serializer,
     )
 
@@ -159,7 +173,8 @@ class ErrorInterceptor(_Interceptor):
         async def fail(error: BaseException, context: ServicerContext) -> None:
             # grpc-stubs omits grpc.aio.ServicerContext.abort_with_status; grpc has it.
             if isinstance(error, ControlPlaneError):
-                log.info("%s failed: %s %s", full_name, error.reason, error.message)
+                if not isinstance(error, MalformedRequest):  # already logged, rate-limited
+                    log.info("%s failed: %s %s", full_name, error.reason, error.message)
                 await context.abort_with_status(  # type: ignore[attr-defined]
                     errors.to_status(error)
                 )
@@ -197,6 +212,61 @@ class ErrorInterceptor(_Interceptor):
         return _wrap(handler, around)
 
 
+class DecodeInterceptor(_Interceptor):
+    """Decodes request messages itself instead of leaving it to the gRPC runtime, which
+    answers a body that does not parse with UNKNOWN and an ERROR traceback per call. Here such
+    a body (in a unary call or anywhere in a client stream) raises MalformedRequest, which the
+    error interceptor outside this one turns into INVALID_ARGUMENT; it runs before
+    authentication, so every caller gets the same answer, and the log gets at most one
+    warning line every few seconds however much junk arrives."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._warning = RateLimitedWarning(log)
+
+    def wrap(self, handler: Handler, full_name: str, method: Method | None) -> Handler:
+        deserialize = handler.request_deserializer
+        if deserialize is None:
+            return handler
+        client_streaming = bool(handler.stream_unary or handler.stream_stream)
+
+        def decode(data: bytes) -> Any:
+            try:
+                return deserialize(data)
+            except Exception as error:
+                self._warning.warn(
+                    "%s: a request message did not decode (%s)", full_name, type(error).__name__
+                )
+                raise MalformedRequest(
+                    f"the request message does not decode as {_request_type(method)}"
+                ) from None
+
+        async def decoded(raw: AsyncIterator[bytes]) -> AsyncIterator[Any]:
+            async for data in raw:
+                yield decode(data)
+
+        def around(behavior: Behavior, streaming: bool) -> Behavior:
+            convert: Callable[[Any], Any] = decoded if client_streaming else decode
+            if streaming:
+
+                async def decoded_responses(request: Any, context: ServicerContext) -> Any:
+                    async for response in behavior(convert(request), context):
+                        yield response
+
+                return decoded_responses
+
+            async def decoded_call(request: Any, context: ServicerContext) -> Any:
+                return await behavior(convert(request), context)
+
+            return decoded_call
+
+        return _wrap(handler, around, request_deserializer=None)
+
+
+def _request_type(method: Method | None) -> str:
+    return method.descriptor.input_type.full_name if method else "the method's request type"
+
+
 def _deny(behavior: Behavior, streaming: bool) -> Behavior:
     """For a registered method that the contract does not list: nobody may call it."""
 
@@ -219,21 +289,45 @@ def _call_headers(context: ServicerContext) -> tuple[str | None, str]:
     return authorization, request_id
 
 
+async def _close(responses: AsyncIterator[Any]) -> None:
+    aclose = getattr(responses, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
 def _field(message: Any, path: str) -> str:
     for part in path.split("."):
         message = getattr(message, part)
     return str(message)
 
 
+# An open server stream is allowed again at least this often while it has nothing to send,
+# so a revoked key or role ends an idle watch within a few seconds.
+IDLE_RECHECK_SECONDS = 2.0
+_END = object()
+
+
 class AccessInterceptor(_Interceptor):
     """Authenticates the caller, finds the tenant the request addresses, and checks the RPC's
     permission there. A caller asking about another tenant gets NOT_FOUND, exactly as if the
-    resource did not exist. Sets the tenant scope and the audit identity for the handler."""
+    resource did not exist. Sets the tenant scope and the audit identity for the handler.
 
-    def __init__(self, authenticator: Authenticator, authorizer: Authorizer) -> None:
+    A stream is allowed again for as long as it is open: every message of a client stream
+    before the handler sees it, every response of a server stream before it is sent, and an
+    idle server stream every ``idle_recheck_seconds``. Both checks are cached (and the caches
+    are dropped when a key, principal or binding changes), so this costs dict lookups."""
+
+    def __init__(
+        self,
+        authenticator: Authenticator,
+        authorizer: Authorizer,
+        *,
+        idle_recheck_seconds: float = IDLE_RECHECK_SECONDS,
+    ) -> None:
         super().__init__()
         self.authenticator = authenticator
         self.authorizer = authorizer
+        self.idle_recheck_seconds = idle_recheck_seconds
 
     def wrap(self, handler: Handler, full_name: str, method: Method | None) -> Handler:
         if method is None:
@@ -249,17 +343,17 @@ class AccessInterceptor(_Interceptor):
                     identity = await self.authenticator.authenticate(authorization)
                     if method.client_streaming:
                         self._enter(identity, method, None, header_request_id)
-                        async for response in behavior(
-                            self._checked(request, identity, method), context
-                        ):
+                        responses = behavior(self._checked(request, authorization, method), context)
+                        async for response in responses:
                             yield response
                         return
                     self._enter(identity, method, request, header_request_id)
-                    async for response in behavior(request, context):
-                        # A stream (a watch) can outlive the caller's key or role: each
-                        # response is allowed again before it is sent (both checks are cached).
+
+                    async def recheck() -> None:
                         identity = await self.authenticator.authenticate(authorization)
                         self._permit(identity, method, request)
+
+                    async for response in self._rechecked(behavior(request, context), recheck):
                         yield response
 
                 return checked_responses
@@ -271,7 +365,7 @@ class AccessInterceptor(_Interceptor):
                     authorization, header_request_id = _call_headers(context)
                     identity = await self.authenticator.authenticate(authorization)
                     self._enter(identity, method, None, header_request_id)
-                    return await behavior(self._checked(requests, identity, method), context)
+                    return await behavior(self._checked(requests, authorization, method), context)
 
                 return checked_stream
 
@@ -285,12 +379,49 @@ class AccessInterceptor(_Interceptor):
 
         return _wrap(handler, around)
 
-    async def _checked(
-        self, requests: AsyncIterator[Any], identity: Identity, method: Method
+    async def _rechecked(
+        self, responses: AsyncIterator[Any], recheck: Callable[[], Awaitable[None]]
     ) -> AsyncIterator[Any]:
-        """Authorizes every message of a client stream; the stream stays in one tenant."""
+        """``responses``, each allowed again (``recheck``) before it is sent, and the stream
+        allowed again every ``idle_recheck_seconds`` while it waits for its next response.
+
+        The handler's generator is advanced in tasks that all run in one context, a copy of
+        this call's: what it sets in a context variable stays set from one response to the
+        next, as if it ran here."""
+        context = contextvars.copy_context()
+
+        async def advance() -> Any:
+            return await anext(responses, _END)
+
+        step: asyncio.Task[Any] | None = None
+        try:
+            while True:
+                step = asyncio.get_running_loop().create_task(advance(), context=context)
+                while not (await asyncio.wait({step}, timeout=self.idle_recheck_seconds))[0]:
+                    await recheck()
+                response = step.result()
+                step = None
+                if response is _END:
+                    return
+                await recheck()
+                yield response
+        finally:
+            if step is not None and not step.done():
+                step.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await step
+            await asyncio.get_running_loop().create_task(_close(responses), context=context)
+
+    async def _checked(
+        self, requests: AsyncIterator[Any], authorization: str | None, method: Method
+    ) -> AsyncIterator[Any]:
+        """Authenticates and authorizes every message of a client stream before the handler
+        sees it (a message that names no resource is checked against the stream's tenant);
+        the stream stays in one tenant. A refused message ends the stream, so nothing of it
+        reaches the store."""
         tenant: str | None = None
         async for request in requests:
+            identity = await self.authenticator.authenticate(authorization)
             resource = _field(request, method.resource_field)
             if resource:
                 addressed = self._authorize(identity, method, resource)
@@ -298,8 +429,11 @@ class AccessInterceptor(_Interceptor):
                     raise InvalidArgument.for_field(
                         method.resource_field, "must stay in one tenant per stream"
                     )
-                tenant = addressed
-                set_tenant(tenant)
+                if tenant is None:
+                    tenant = addressed
+                    set_tenant(tenant)
+            elif tenant is not None:
+                self._authorize(identity, method, names.TENANT.format(tenant))
             yield request
 
     def _enter(
