@@ -9,6 +9,10 @@ from pathlib import Path
 import platformdirs
 
 ENV_PREFIX = "CONTROLPLANE_"
+# In the data directory: the platform administrator's API key (0600), and the addresses the
+# server of that directory listens on, one per line. Clients send the key only to those.
+ADMIN_KEY_FILE = "admin.key"
+SERVER_ADDRESS_FILE = "server.address"
 
 
 def default_data_dir() -> Path:
@@ -59,7 +63,11 @@ class Settings:
 
     @property
     def admin_key_path(self) -> Path:
-        return self.resolved_data_dir() / "admin.key"
+        return self.resolved_data_dir() / ADMIN_KEY_FILE
+
+    @property
+    def server_address_path(self) -> Path:
+        return self.resolved_data_dir() / SERVER_ADDRESS_FILE
 
 
 def env(name: str, default: str | None = None) -> str | None:

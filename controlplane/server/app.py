@@ -298,10 +298,11 @@ def admin_key_notice(key: str, settings: Settings, terminal: bool) -> str:
     """What the first start says about the administrator's key: the key itself only to a
     terminal; stdout redirected is a log (journald, a file, a container's), and logs never
     hold a secret."""
+    created = "Created the platform administrator."
     where = f"{settings.admin_key_path} (mode 0600, readable by you only)"
     if terminal:
-        return f"Created the platform administrator. Its API key (shown once; also in {where}):\n{key}"
-    return f"Created the platform administrator. Its API key is in {where}."
+        return f"{created} Its API key (shown once; also in {where}):\n{key}"
+    return f"{created} Its API key is in {where}."
 
 
 async def serve(settings: Settings) -> None:

@@ -41,15 +41,27 @@ async def page_token_key(db: Database) -> bytes:
     return await page_token_key(db)
 
 
-def write_secret(path: Path, secret: str) -> None:
-    """Writes ``secret`` readable by the owner only (created 0600, never world-readable)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
+def _write_private(path: Path, text: str) -> None:
+    """Replaces ``path`` with ``text``, readable by the owner only (created 0600, never
+    world-readable, never half-written)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    temporary = path.with_name(path.name + ".tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
-        handle.write(secret + "\n")
+        handle.write(text)
     os.chmod(temporary, 0o600)
     os.replace(temporary, path)
+
+
+def write_secret(path: Path, secret: str) -> None:
+    """Writes ``secret`` readable by the owner only."""
+    _write_private(path, secret + "\n")
+
+
+def record_addresses(path: Path, addresses: list[str]) -> None:
+    """Records where this server listens, next to its admin key: the CLI and the Python
+    client send that key to these addresses only (``controlplane.client.client``)."""
+    _write_private(path, "".join(f"{address}\n" for address in addresses))
 
 
 async def ensure_platform_admin(db: Database, key_path: Path) -> str | None:
