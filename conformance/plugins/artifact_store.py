@@ -20,8 +20,8 @@ A plugin author subclasses ``ArtifactStoreSuite`` (or some of the classes it com
             return {"persistent", "large_blobs", "seekable_reads"}
 
 Every promise of the interface (atomic commit, immutability, streaming, thread safety, the key
-format) is tested unconditionally; the capabilities (``conformance.capabilities``) are what a
-correct store may lack.
+and prefix format) is tested unconditionally; the capabilities (``conformance.capabilities``)
+are what a correct store may lack.
 """
 
 from __future__ import annotations
@@ -62,6 +62,24 @@ INVALID_KEYS = [
     pytest.param("caf\u00e9", id="non-ascii"),
     pytest.param("a/b?c", id="query"),
     pytest.param("x" * 256, id="segment-too-long"),
+]
+
+# Prefixes outside the format: list_keys must refuse each with ValueError (when called or at
+# the latest when iterated), before it can become a path to walk. A prefix may end anywhere
+# ("tenants/ac"), but no complete segment may be empty, "." or "..", and nothing may be "..".
+INVALID_PREFIXES = [
+    pytest.param("/", id="root"),
+    pytest.param("/etc", id="absolute"),
+    pytest.param("..", id="parent"),
+    pytest.param("../", id="parent-directory"),
+    pytest.param("../store", id="parent-then-name"),
+    pytest.param("a/../..", id="parent-inside"),
+    pytest.param("./a", id="dot-segment"),
+    pytest.param("a//", id="empty-segment"),
+    pytest.param("a b", id="space"),
+    pytest.param("a\\b", id="backslash"),
+    pytest.param("a\x00", id="nul"),
+    pytest.param("caf\u00e9", id="non-ascii"),
 ]
 
 # Keys inside the format that a store must accept, list and read back exactly.
@@ -645,6 +663,17 @@ class ArtifactStoreKeyTests(ArtifactStoreFixtures):
         with pytest.raises(ValueError):
             artifact_store.delete(key)
         assert listed(artifact_store) == []
+
+    @pytest.mark.parametrize("prefix", INVALID_PREFIXES)
+    def test_list_keys_rejects_an_invalid_prefix(
+        self, artifact_store: ArtifactStore, prefix: str
+    ) -> None:
+        # list_keys may be a generator: a refusal only counts if it comes before any key.
+        put_blob(artifact_store, "a/b", b"x")
+        listed_keys: list[str] = []
+        with pytest.raises(ValueError):
+            listed_keys.extend(artifact_store.list_keys(prefix))
+        assert listed_keys == [], f"list_keys({prefix!r}) listed {listed_keys}"
 
     def test_keys_that_differ_only_in_dots_are_distinct(
         self, artifact_store: ArtifactStore
