@@ -45,6 +45,8 @@ MiB = 1024 * 1024
 SETTLE_SECONDS = 60.0
 #: How soon a cancelled or timed-out task must reach its final state.
 PROMPT_SECONDS = 5.0
+#: How long a task's final status is watched, once reached, for a change it must not make.
+FINAL_SECONDS = 1.0
 
 
 def task(function: str, /, **kwargs: Any) -> TaskSpec:
@@ -68,6 +70,16 @@ def wait_for(
         if time.monotonic() > deadline:
             wanted = sorted(state.value for state in states) if states else "an end"
             pytest.fail(f"task {task_id} did not reach {wanted} in {timeout} s: {status}")
+        time.sleep(0.01)
+
+
+def assert_stays(executor: Executor, task_id: str, final: TaskStatus) -> None:
+    """The task's status stays ``final`` for ``FINAL_SECONDS``: a final state is final, so
+    the end of a stopped task's process must not be recorded over it."""
+    deadline = time.monotonic() + FINAL_SECONDS
+    while time.monotonic() < deadline:
+        status = executor.status(task_id)
+        assert status == final, f"task {task_id} was {final}, then became {status}"
         time.sleep(0.01)
 
 
@@ -164,6 +176,15 @@ class ExecutorStopTests(ExecutorFixtures):
         assert status.state is TaskState.FAILED
         assert "timed out" in status.error.lower()
 
+    def test_a_timed_out_task_stays_failed_with_its_reason(self, executor: Executor) -> None:
+        # Stopping the task's process ends it too; that end must not replace the timeout.
+        spec = TaskSpec(f"{TASKS}:sleep", {"seconds": 120}, timeout_seconds=0.5)
+        task_id = executor.submit(spec)
+        final = wait_for(executor, task_id, timeout=30)
+        assert final.state is TaskState.FAILED
+        assert "timed out" in final.error.lower(), final
+        assert_stays(executor, task_id, final)
+
     def test_a_task_within_its_timeout_succeeds(self, executor: Executor) -> None:
         spec = TaskSpec(f"{TASKS}:add", {"a": 1, "b": 2}, timeout_seconds=SETTLE_SECONDS)
         assert run_task(executor, spec) == TaskStatus(TaskState.SUCCEEDED, 3)
@@ -172,6 +193,14 @@ class ExecutorStopTests(ExecutorFixtures):
         task_id = start_sleeping(executor)
         executor.cancel(task_id)
         assert wait_for(executor, task_id, timeout=PROMPT_SECONDS).state is TaskState.CANCELLED
+
+    def test_a_cancelled_task_stays_cancelled(self, executor: Executor) -> None:
+        # Cancelling stops the task's process; how that process then ends is not its result.
+        task_id = start_sleeping(executor)
+        executor.cancel(task_id)
+        final = wait_for(executor, task_id, timeout=PROMPT_SECONDS)
+        assert final.state is TaskState.CANCELLED
+        assert_stays(executor, task_id, final)
 
     def test_cancel_of_a_finished_task_is_a_no_op(self, executor: Executor) -> None:
         succeeded = executor.submit(task("add", a=1, b=2))
