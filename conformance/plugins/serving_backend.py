@@ -226,6 +226,22 @@ class ServingBackendPredictTests(ServingBackendFixtures):
         outputs = loaded_model.predict(repeat(model_inputs, 5))
         assert_outputs_match(outputs, repeat(expected_outputs, 5), output_tolerance)
 
+    def test_input_columns_are_matched_by_name_not_position(
+        self,
+        loaded_model: LoadedModel,
+        model_inputs: Batch,
+        expected_outputs: Batch,
+        output_tolerance: float,
+    ) -> None:
+        # A request's JSON object has no order: a backend that stacks the columns in the order
+        # they arrive feeds the model the wrong features whenever a client orders them
+        # differently from the signature.
+        if len(model_inputs) < 2:
+            pytest.skip("the model has one input column")
+        reordered = {name: _deep_copy(model_inputs[name]) for name in reversed(model_inputs)}
+        outputs = loaded_model.predict(reordered)
+        assert_outputs_match(outputs, expected_outputs, output_tolerance)
+
     def test_predict_does_not_change_its_inputs(
         self, loaded_model: LoadedModel, model_inputs: Batch
     ) -> None:
