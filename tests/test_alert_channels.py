@@ -114,7 +114,17 @@ class _Server(ThreadingHTTPServer):
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    state = Receiver()
+    yield from _serve(Receiver())
+
+
+@pytest.fixture
+def refusing_receiver() -> Iterator[Receiver]:
+    """A receiver that records each request, then answers 500."""
+    yield from _serve(Receiver(status=500, answer=b"database unavailable"))
+
+
+def _serve(state: Receiver) -> Iterator[Receiver]:
+    """Serves ``state`` on a free port of 127.0.0.1 until the generator is closed."""
     server = _Server(("127.0.0.1", 0), _Handler)
     server.receiver = state  # type: ignore[attr-defined]
     state.port = server.server_address[1]
@@ -176,6 +186,10 @@ class TestWebhook(AlertChannelSuite):
     def unreachable_target(self, closed_port: int) -> str:
         return f"http://127.0.0.1:{closed_port}/hook"
 
+    @pytest.fixture
+    def refusing_target(self, refusing_receiver: Receiver) -> str:
+        return refusing_receiver.url()
+
 
 class _Records(logging.Handler):
     def __init__(self) -> None:
@@ -229,7 +243,8 @@ class TestLog(AlertChannelSuite):
             "x" * 201,
         ]
 
-    # unreachable_target stays None: a logger is always there; those tests are skipped.
+    # unreachable_target and refusing_target stay None: a logger is always there and never
+    # refuses; those tests are skipped.
 
 
 # -- loading ------------------------------------------------------------------------------------
@@ -631,6 +646,10 @@ class TestMemory(Fixtures, AlertChannelSuite):
     def unreachable_target(self):
         return "box:full"
 
+    @pytest.fixture
+    def refusing_target(self):
+        return "box:full"
+
 
 class TestMemoryWithoutUnreachable(Fixtures, AlertChannelSuite):
     channel_class = MemoryChannel
@@ -668,6 +687,7 @@ def test_the_suite_passes_a_correct_channel_fails_a_lossy_one_and_explains_fixtu
     skipped = outcomes("TestMemoryWithoutUnreachable")
     assert skipped["test_send_to_an_unreachable_target_raises"] == "SKIPPED", out
     assert skipped["test_a_failed_send_does_not_break_the_channel"] == "SKIPPED", out
+    assert skipped["test_send_to_a_refusing_target_raises"] == "SKIPPED", out
     assert skipped["test_delivers_an_alert_with_every_field_intact"] == "PASSED", out
     lossy = outcomes("TestLossy")
     assert lossy["test_delivers_an_alert_with_every_field_intact"] == "FAILED", out

@@ -28,6 +28,10 @@ A plugin author subclasses ``AlertChannelSuite`` (or some of the classes it comb
         def unreachable_target(self):
             return "address where nothing listens"   # or None: those tests are skipped
 
+        @pytest.fixture
+        def refusing_target(self, my_refusing_receiver):
+            return my_refusing_receiver.address      # answers, but refuses (HTTP 500); or None
+
 ``delivered_alerts`` returns ``Alert`` objects, not the channel's own messages: only the
 author knows how to decode what the channel delivered, and with ``Alert`` objects the suite
 can compare every field, whatever the channel's wire format. A channel must deliver before
@@ -36,10 +40,13 @@ right after ``send``; the receiver must record an alert before it acknowledges i
 
 Every promise of the interface is tested unconditionally: ``check_target`` refuses what is
 unusable with ``ValueError``; ``send`` delivers one alert per call, every field intact, in
-order, from several threads at once, and raises when it cannot deliver. A channel has no
-capabilities yet (``conformance.capabilities``); a channel without an address that can fail
-(a log) returns ``None`` from ``unreachable_target`` and those tests are skipped, with the
-reason, rather than declaring a capability.
+order, from several threads at once, and raises when it cannot deliver: when nothing answers
+at the target (``unreachable_target``) and when the receiver answers but refuses the alert
+(``refusing_target``: an HTTP error status, an API's "not delivered"), which a channel that only
+catches connection errors misses. A channel has no capabilities yet
+(``conformance.capabilities``); a channel without an address that can fail (a log) returns
+``None`` from ``unreachable_target`` and ``refusing_target`` and those tests are skipped, with
+the reason, rather than declaring a capability.
 """
 
 from __future__ import annotations
@@ -171,6 +178,13 @@ class AlertChannelFixtures(ConformanceSuite):
     def unreachable_target(self) -> str | None:
         """A valid target where delivery fails (a port where nothing listens), or ``None``
         if the channel has no such target: the tests that need one are then skipped."""
+        return None
+
+    @pytest.fixture
+    def refusing_target(self) -> str | None:
+        """A valid target whose receiver answers but refuses the alert (a webhook URL
+        answering HTTP 500, a chat room the API says is archived), or ``None`` if the channel
+        has no such target: the tests that need one are then skipped."""
         return None
 
     def delivered(self, delivered_alerts: Callable[[], list[Alert]]) -> list[Alert]:
@@ -310,7 +324,8 @@ class AlertChannelDeliveryTests(AlertChannelFixtures):
 
 
 class AlertChannelFailureTests(AlertChannelFixtures):
-    """A delivery that cannot happen raises, so the server retries it."""
+    """A delivery that cannot happen, or that the receiver refuses, raises: a return counts
+    as delivered, so it must mean delivered."""
 
     @pytest.fixture
     def _unreachable(self, unreachable_target: str | None) -> str:
@@ -338,6 +353,22 @@ class AlertChannelFailureTests(AlertChannelFixtures):
         alert = make_alert(title="after the failure", time_us=TIME_US)
         alert_channel.send(alert_target, alert)
         self.assert_delivered(delivered_alerts, [alert])
+
+    @pytest.fixture
+    def _refusing(self, refusing_target: str | None) -> str:
+        if refusing_target is None:
+            pytest.skip(
+                "the refusing_target fixture returns None: no receiver of this channel refuses"
+            )
+        return refusing_target
+
+    def test_send_to_a_refusing_target_raises(
+        self, alert_channel: AlertChannel, _refusing: str
+    ) -> None:
+        # The receiver was reached and said no: that is not a delivery, and only a raise
+        # tells the caller so (a return counts as delivered).
+        with pytest.raises(Exception):  # noqa: B017 (the interface names no exception type)
+            alert_channel.send(_refusing, make_alert(title="refused"))
 
 
 class AlertChannelConcurrencyTests(AlertChannelFixtures):
