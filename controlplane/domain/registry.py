@@ -104,7 +104,7 @@ def version_number(value: str, field: str) -> int:
     zero."""
     if not value.isdigit() or value.startswith("0"):
         raise InvalidArgument.for_field(field, f"{value!r} is not a version number (1, 2, ...)")
-    return int(value)
+    return check.integer(int(value), field, minimum=1)
 
 
 def parse_version(name: str, field: str) -> tuple[str, str, int]:
@@ -313,10 +313,10 @@ def new_online_evaluation(message: pb.OnlineEvaluation, now: int) -> NewOnlineEv
         given.add((key, split, slice_))
     end = now
     if message.HasField("window_end_time"):
-        end = clock.from_timestamp(message.window_end_time)
+        end = clock.from_timestamp(message.window_end_time, f"{prefix}.window_end_time")
     start = None
     if message.HasField("window_start_time"):
-        start = clock.from_timestamp(message.window_start_time)
+        start = clock.from_timestamp(message.window_start_time, f"{prefix}.window_start_time")
         if start > end:
             raise InvalidArgument.for_field(
                 f"{prefix}.window_start_time", "is after the window's end"

@@ -48,6 +48,18 @@ def string_map(
     return dict(values)
 
 
+# The widest integer either store holds (every integer column is signed 64-bit on both).
+MAX_INT64 = 2**63 - 1
+MIN_INT64 = -(2**63)
+
+
+def integer(value: int, field: str, *, minimum: int = MIN_INT64, maximum: int = MAX_INT64) -> int:
+    """``value`` when it is within [minimum, maximum] (by default, what the stores hold)."""
+    if not minimum <= value <= maximum:
+        raise InvalidArgument.for_field(field, f"must be between {minimum} and {maximum}")
+    return value
+
+
 def finite(value: float, field: str) -> float:
     if math.isnan(value) or math.isinf(value):
         raise InvalidArgument.for_field(field, "must be a finite number")

@@ -261,7 +261,7 @@ class TenantService(pb_grpc.TenantServiceServicer):
         )
         expire_time = None
         if request.api_key.HasField("expire_time"):
-            expire_time = clock.from_timestamp(request.api_key.expire_time)
+            expire_time = clock.from_timestamp(request.api_key.expire_time, "api_key.expire_time")
             if expire_time <= clock.now_us():
                 raise InvalidArgument.for_field("api_key.expire_time", "must be in the future")
         async with self.db.write() as unit:
