@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 
 from controlplane.cli.main import build_parser, main
@@ -26,6 +27,7 @@ from controlplane.store import migrate
 from controlplane.v1 import metadata_service_pb2 as md_pb
 
 ROOT = Path(__file__).resolve().parents[1]
+MLCTL_SERVER = [sys.executable, "-m", "controlplane.cli", "server"]
 
 
 @pytest.fixture(autouse=True)
@@ -238,11 +240,65 @@ async def test_errors_exit_1_with_code_and_fields(server, world, capsys) -> None
     assert err.startswith(f"error: NOT_FOUND: {world.name}/experiments/missing")
 
     code, _, err = await cli.run("experiments", "list", world.name, "--filter", "display_name ===")
-    assert code == 1 and err.startswith("error: INVALID_ARGUMENT: ")
-    assert "\n  filter: " in err
+    assert code == 1 and err.startswith("error: INVALID_ARGUMENT: filter: ")
+    # The message of a one-field violation is that violation: said once, not twice.
+    assert err.count("filter:") == 1 and err.count("\n") == 1
 
     code, _, err = await cli.run("tenants", "create", "nope", token=world["admin"].token)
     assert code == 1 and err.startswith("error: PERMISSION_DENIED: ")
+
+
+async def test_errors_with_output_json_are_one_json_object_on_stderr(
+    server, world, capsys, tmp_path: Path
+) -> None:
+    cli = Cli(server, world["editor"].token, capsys)
+    code, out, err = await cli.run(
+        "experiments", "list", world.name, "--filter", "display_name ===", "--output", "json"
+    )
+    assert code == 1 and out == ""
+    error = json.loads(err)["error"]
+    assert (error["code"], error["reason"]) == ("INVALID_ARGUMENT", "INVALID_ARGUMENT")
+    assert error["message"].startswith("filter: ")
+    assert [v["field"] for v in error["field_violations"]] == ["filter"]
+
+    code, out, err = await cli.run(
+        "-o", "json", "experiments", "get", f"{world.name}/experiments/missing"
+    )
+    assert code == 1 and out == ""
+    error = json.loads(err)["error"]
+    assert (error["code"], error["reason"]) == ("NOT_FOUND", "NOT_FOUND")
+    assert error["metadata"] == {"resource": f"{world.name}/experiments/missing"}
+
+    # A failure on this side has the same shape, with no server reason.
+    principal = f"{world.name}/principals/nobody"
+    code, out, err = await cli.run(
+        "-o", "json", "keys", "create", principal, "--expires-in-days", "-1"
+    )
+    assert code == 1 and out == ""
+    assert json.loads(err) == {
+        "error": {
+            "code": "INVALID_ARGUMENT",
+            "reason": "",
+            "message": "--expires-in-days must be positive",
+            "field_violations": [],
+            "metadata": {},
+        }
+    }
+
+
+async def test_a_download_into_a_missing_directory_names_the_directory(
+    server, world, capsys, tmp_path: Path
+) -> None:
+    cli = Cli(server, world["viewer"].token, capsys)
+    target = tmp_path / "absent" / "copy.bin"
+    code, _, err = await cli.run("artifacts", "download", f"{world.name}/artifacts/x", str(target))
+    assert code == 1
+    assert err == f"error: cannot write {target}: the directory {target.parent} does not exist\n"
+    code, _, err = await cli.run(
+        "artifacts", "download", f"{world.name}/artifacts/x", str(target), "-o", "json"
+    )
+    assert code == 1 and json.loads(err)["error"]["code"] == "NOT_FOUND"
+    assert not (tmp_path / "absent").exists()
 
 
 async def test_usage_errors_exit_2(capsys) -> None:
@@ -336,11 +392,11 @@ def _drained(lines: queue.Queue[str | None]) -> str:
     return "".join(text)
 
 
-def test_server_subprocess_prints_key_serves_and_stops_on_sigterm(
+def test_server_subprocess_serves_and_stops_on_sigterm_keeping_its_key_out_of_the_log(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data_dir = tmp_path / "data"
-    with _server_process(data_dir, "--log-format", "text", "--log-level", "warning") as (
+    with _server_process(data_dir, "--log-format", "text", "--log-level", "info") as (
         process,
         lines,
         errors,
@@ -363,17 +419,125 @@ def test_server_subprocess_prints_key_serves_and_stops_on_sigterm(
         key_file = data_dir / "admin.key"
         assert key_file.stat().st_mode & 0o777 == 0o600
         key = key_file.read_text().strip()
-        assert key and "".join(printed).count(key) == 1
+        # Stdout is not a terminal (a log): it says where the key is, never the key.
+        assert key.startswith("cpk_") and "cpk_" not in "".join(printed)
+        assert f"Its API key is in {key_file} (mode 0600" in "".join(printed)
 
-        # No --token: the client falls back to the admin.key of $CONTROLPLANE_DATA_DIR.
+        # No --token: the client falls back to the admin.key of $CONTROLPLANE_DATA_DIR, as
+        # the target is its server (also by another loopback name).
         monkeypatch.setenv("CONTROLPLANE_DATA_DIR", str(data_dir))
-        assert main(["--target", address, "whoami", "--output", "json"]) == 0
-        caller = json.loads(capsys.readouterr().out)
-        assert caller["principal"] == "tenants/platform/principals/admin"
-        assert caller["roles"] == ["ROLE_PLATFORM_ADMIN"]
+        for target in (address, f"localhost:{port}"):
+            assert main(["--target", target, "whoami", "--output", "json"]) == 0
+            caller = json.loads(capsys.readouterr().out)
+            assert caller["principal"] == "tenants/platform/principals/admin"
+            assert caller["roles"] == ["ROLE_PLATFORM_ADMIN"]
 
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
+        logged = _drained(errors)
+        assert "serving" in logged and "cpk_" not in logged
+        # Not a line per migration step, even at INFO.
+        assert "alembic" not in logged and "Running upgrade" not in logged
+
+
+def test_first_start_on_a_terminal_shows_the_admin_key_once(tmp_path: Path) -> None:
+    import pty
+    import select
+
+    data_dir = tmp_path / "data"
+    leader, follower = pty.openpty()
+    with (tmp_path / "stderr.log").open("w") as log:
+        process = subprocess.Popen(
+            [*MLCTL_SERVER, "--listen", "127.0.0.1:0", "--data-dir", str(data_dir)],
+            stdin=subprocess.DEVNULL,
+            stdout=follower,
+            stderr=log,
+            cwd=ROOT,
+            env=_subprocess_env(),
+        )
+    os.close(follower)
+    screen = b""
+    try:
+        while b"controlplane listening on" not in screen:
+            ready, _, _ = select.select([leader], [], [], 60)
+            if not ready or process.poll() is not None:
+                pytest.fail(f"no listening line: {screen!r}")
+            screen += os.read(leader, 4096)
+        key = (data_dir / "admin.key").read_text().strip()
+        assert screen.decode().count(key) == 1
+        assert screen.decode().index(key) < screen.decode().index("controlplane listening on")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)
+        os.close(leader)
+    assert "cpk_" not in (tmp_path / "stderr.log").read_text()
+
+
+def test_a_second_server_on_a_taken_port_exits_1_saying_the_address_is_in_use(
+    tmp_path: Path,
+) -> None:
+    with _server_process(tmp_path / "first") as (process, lines, _):
+        address = None
+        while address is None:
+            line = lines.get(timeout=60)
+            if line is None:
+                pytest.fail(f"the first server exited {process.wait()}")
+            if line.startswith("controlplane listening on "):
+                address = line.removeprefix("controlplane listening on ").strip()
+        second = subprocess.run(
+            [*MLCTL_SERVER, "--listen", address, "--data-dir", str(tmp_path / "second")],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=_subprocess_env(),
+            timeout=120,
+            check=False,
+        )
+        assert second.returncode == 1
+        assert f"error: cannot listen on {address}: address already in use" in second.stderr
+        assert "Traceback" not in second.stderr
+        assert "controlplane listening" not in second.stdout
+        assert process.poll() is None
+
+
+class _Recorder(grpc.GenericRpcHandler):
+    """A server that is not ours: notes the metadata of every call, and refuses it as ours
+    refuses a call without a key."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> Any:
+        self.calls.append(dict(handler_call_details.invocation_metadata))  # type: ignore[attr-defined]
+
+        def refuse(request: bytes, context: grpc.ServicerContext) -> bytes:
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing credentials")
+
+        return grpc.unary_unary_rpc_method_handler(refuse)
+
+
+def test_target_another_server_sends_no_admin_key_and_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setenv("CONTROLPLANE_DATA_DIR", str(tmp_path))
+    (tmp_path / "admin.key").write_text("cpk_local_admin\n")
+    (tmp_path / "server.address").write_text("127.0.0.1:7470\n")
+    recorder = _Recorder()
+    other = grpc.server(ThreadPoolExecutor(max_workers=2), handlers=[recorder])
+    port = other.add_insecure_port("127.0.0.1:0")
+    other.start()
+    try:
+        assert main(["--target", f"127.0.0.1:{port}", "whoami"]) == 1
+    finally:
+        other.stop(0)
+    assert recorder.calls and "authorization" not in recorder.calls[-1]
+    assert "cpk_local_admin" not in repr(recorder.calls)
+    err = capsys.readouterr().err
+    assert err.startswith("error: UNAUTHENTICATED: missing credentials (the admin key in ")
+    assert f"is for the server on 127.0.0.1:7470, not 127.0.0.1:{port}" in err
+    assert "no API key was sent" in err
 
 
 @pytest.mark.parametrize(

@@ -5,10 +5,13 @@ keeps serving on the event loop."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pickle
 import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,7 @@ import pytest
 
 import controlplane
 from controlplane.client import ActiveRun, ApiError, Client, FieldViolation
+from controlplane.client.client import _is_server
 from controlplane.client.tracking import metric_batches, run_state
 from controlplane.server.app import RunningServer
 from controlplane.v1 import experiment_service_pb2 as pb
@@ -271,6 +275,7 @@ def test_defaults_come_from_the_environment(
         with pytest.raises(ValueError, match="tenant"):
             client.start_run("churn")
     (tmp_path / "admin.key").write_text("cpk_from_file\n")
+    (tmp_path / "server.address").write_text("127.0.0.1:7470\n")
     with Client() as client:
         assert client.token == "cpk_from_file"
     monkeypatch.setenv("CONTROLPLANE_TARGET", "example:1")
@@ -281,6 +286,99 @@ def test_defaults_come_from_the_environment(
         assert client.experiment_name("churn") == "tenants/acme/experiments/churn"
     with Client("other:2", "explicit", tenant="beta") as client:
         assert (client.target, client.token, client.tenant) == ("other:2", "explicit", "beta")
+
+
+class _Recorder(grpc.GenericRpcHandler):
+    """A server that is not ours: notes the metadata of every call (then UNIMPLEMENTED)."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, str | bytes]] = []
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> None:
+        self.calls.append(dict(handler_call_details.invocation_metadata))  # type: ignore[attr-defined]
+
+
+@contextlib.contextmanager
+def _recording_server() -> Iterator[tuple[str, _Recorder]]:
+    recorder = _Recorder()
+    server = grpc.server(ThreadPoolExecutor(max_workers=2), handlers=[recorder])
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}", recorder
+    finally:
+        server.stop(0)
+
+
+def test_the_local_admin_key_is_sent_only_to_the_server_it_belongs_to(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("TARGET", "TOKEN"):
+        monkeypatch.delenv(f"CONTROLPLANE_{name}", raising=False)
+    monkeypatch.setenv("CONTROLPLANE_DATA_DIR", str(tmp_path))
+    (tmp_path / "admin.key").write_text("cpk_local_admin\n")
+    recorded = tmp_path / "server.address"
+    with _recording_server() as (other, recorder):
+        for addresses in ("127.0.0.1:7470\n", ""):  # another server's; none recorded
+            recorded.write_text(addresses)
+            with Client(other, timeout=5) as client, pytest.raises(ApiError):
+                client.whoami()
+            assert client.token is None
+            assert "authorization" not in recorder.calls[-1]
+            assert "no API key was sent" in client.admin_key_withheld
+
+        recorded.write_text(f"{other}\n")
+        with Client(other, timeout=5) as client, pytest.raises(ApiError):
+            client.whoami()
+        assert recorder.calls[-1]["authorization"] == "Bearer cpk_local_admin"
+        assert client.admin_key_withheld == ""
+
+
+async def test_a_call_the_admin_key_was_withheld_from_says_why(
+    server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("CONTROLPLANE_TOKEN", raising=False)
+    monkeypatch.setenv("CONTROLPLANE_DATA_DIR", str(tmp_path))
+    (tmp_path / "admin.key").write_text(f"{server.admin_key}\n")
+    (tmp_path / "server.address").write_text("127.0.0.1:1\n")
+
+    def whoami() -> ApiError:
+        with Client(f"127.0.0.1:{server.port}", timeout=10) as client:
+            with pytest.raises(ApiError) as caught:
+                client.whoami()
+            return caught.value
+
+    error = await asyncio.to_thread(whoami)
+    assert error.code == grpc.StatusCode.UNAUTHENTICATED
+    assert f"is for the server on 127.0.0.1:1, not 127.0.0.1:{server.port}" in error.message
+    assert "--token, token= or $CONTROLPLANE_TOKEN" in error.message
+
+
+@pytest.mark.parametrize(
+    ("target", "address", "same"),
+    [
+        ("127.0.0.1:7470", "127.0.0.1:7470", True),
+        ("localhost:7470", "127.0.0.1:7470", True),
+        ("[::1]:7470", "localhost:7470", True),
+        ("dns:///localhost:7470", "127.0.0.1:7470", True),
+        ("127.0.0.1:7470", "0.0.0.0:7470", True),
+        ("localhost:7470", "[::]:7470", True),
+        ("10.0.0.5:7470", "10.0.0.5:7470", True),
+        ("unix:/run/cp.sock", "unix:/run/cp.sock", True),
+        ("127.0.0.1:7471", "127.0.0.1:7470", False),
+        ("other:7470", "127.0.0.1:7470", False),
+        ("other:7470", "0.0.0.0:7470", False),
+        ("10.0.0.5:7470", "0.0.0.0:7470", False),
+        ("10.0.0.5:7470", "10.0.0.6:7470", False),
+        ("unix:/run/other.sock", "unix:/run/cp.sock", False),
+    ],
+)
+def test_which_targets_are_the_server_of_the_admin_key(
+    target: str, address: str, same: bool
+) -> None:
+    """Loopback names are one host, which also reaches a server listening on every
+    interface; another machine's name for this one never gets the key."""
+    assert _is_server(target, address) is same
 
 
 def test_unreachable_server_is_unavailable() -> None:

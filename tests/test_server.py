@@ -293,6 +293,80 @@ async def test_second_start_on_the_same_store_creates_no_new_admin(tmp_path: Pat
         await second.stop(0)
 
 
+async def test_a_second_server_on_a_taken_port_fails_to_start_saying_the_address_is_in_use(
+    tmp_path: Path,
+) -> None:
+    # gRPC's default SO_REUSEPORT would let the second share the port (and its clients land
+    # on either store at random).
+    first = await start(Settings(listen="127.0.0.1:0", data_dir=tmp_path / "first"))
+    try:
+        taken = f"127.0.0.1:{first.port}"
+        with pytest.raises(OSError, match=f"^cannot listen on {taken}: address already in use"):
+            await start(Settings(listen=taken, data_dir=tmp_path / "second"))
+        async with grpc.aio.insecure_channel(taken) as channel:
+            response = await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=5
+            )
+        assert response.status == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        await first.stop(0)
+
+
+async def test_the_server_records_where_it_listens_next_to_its_admin_key(tmp_path: Path) -> None:
+    settings = Settings(listen="127.0.0.1:0", data_dir=tmp_path)
+    running = await start(settings)
+    try:
+        assert settings.server_address_path.parent == settings.admin_key_path.parent
+        assert settings.server_address_path.read_text() == f"127.0.0.1:{running.port}\n"
+    finally:
+        await running.stop(0)
+
+
+async def test_the_data_dir_and_the_embedded_store_are_readable_by_their_owner_only(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "new" / "data"
+    running = await start(Settings(listen="127.0.0.1:0", data_dir=data_dir))
+    try:
+        assert data_dir.stat().st_mode & 0o777 == 0o700
+        names = ["controlplane.db", "controlplane.db-wal", "controlplane.db-shm"]
+        names += ["admin.key", "server.address"]
+        modes = {name: (data_dir / name).stat().st_mode & 0o777 for name in names}
+        assert modes == dict.fromkeys(names, 0o600)
+    finally:
+        await running.stop(0)
+
+
+def test_the_admin_key_is_shown_to_a_terminal_only(tmp_path: Path) -> None:
+    """Stdout that is not a terminal is a log (a file, journald, a container's): it is told
+    where the key is, never the key."""
+    settings = Settings(data_dir=tmp_path)
+    shown = app.admin_key_notice("cpk_1_secret", settings, terminal=True)
+    assert shown.endswith("\ncpk_1_secret") and str(settings.admin_key_path) in shown
+    logged = app.admin_key_notice("cpk_1_secret", settings, terminal=False)
+    assert "cpk_" not in logged and str(settings.admin_key_path) in logged
+
+
+def test_logs_leave_out_each_migration_step_and_casbin_policy_line() -> None:
+    from controlplane.server import logs
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    chatty = [logging.getLogger(name) for name in ("alembic", "casbin")]
+    saved_levels = [logger.level for logger in chatty]
+    try:
+        logs.configure("json", "INFO")
+        assert not logging.getLogger("alembic.runtime.migration").isEnabledFor(logging.INFO)
+        assert not logging.getLogger("casbin.policy").isEnabledFor(logging.INFO)
+        assert logging.getLogger("alembic.runtime.migration").isEnabledFor(logging.WARNING)
+        assert logging.getLogger("controlplane.server").isEnabledFor(logging.INFO)
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        for logger, level in zip(chatty, saved_levels, strict=True):
+            logger.setLevel(level)
+
+
 async def test_the_embedded_store_is_checkpointed_while_the_server_runs_and_not_after(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

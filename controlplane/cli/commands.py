@@ -35,11 +35,43 @@ def _client(args: argparse.Namespace) -> Client:
     )
 
 
-def report(error: ApiError) -> int:
-    """Prints ``error: CODE: message`` and the field violations to stderr; returns 1."""
-    output.print_error(f"error: {error.code.name}: {error.message}")
-    for violation in error.field_violations:
-        output.print_error(f"  {violation.field}: {violation.description}")
+def report(args: argparse.Namespace, error: ApiError, admin_key_withheld: str = "") -> int:
+    """Prints a failed call to stderr, as text or (``-o json``) one JSON error object; an
+    UNAUTHENTICATED one says why the local admin key was not sent, if it was not; returns 1."""
+    message = error.message
+    if (
+        error.code.name == "UNAUTHENTICATED"
+        and admin_key_withheld
+        and admin_key_withheld not in message
+    ):
+        message = f"{message} ({admin_key_withheld})"
+    output.print_failure(
+        _json(args),
+        error.code.name,
+        message,
+        reason=error.reason,
+        field_violations=[(v.field, v.description) for v in error.field_violations],
+        metadata=error.metadata,
+    )
+    return 1
+
+
+def _local_code(error: Exception) -> str:
+    """The status code name a failure on this side is reported with in JSON."""
+    if isinstance(error, FileNotFoundError | NotADirectoryError):
+        return "NOT_FOUND"
+    if isinstance(error, FileExistsError):
+        return "ALREADY_EXISTS"
+    if isinstance(error, PermissionError):
+        return "PERMISSION_DENIED"
+    if isinstance(error, ValueError):
+        return "INVALID_ARGUMENT"
+    return "UNKNOWN"
+
+
+def report_local(args: argparse.Namespace, error: Exception) -> int:
+    """Prints a failure on this side (bad input, a file) like ``report``; returns 1."""
+    output.print_failure(_json(args), _local_code(error), str(error), code_in_text=False)
     return 1
 
 
@@ -48,14 +80,14 @@ def command(function: Callable[[argparse.Namespace, Client], None]) -> Command:
 
     @functools.wraps(function)
     def run(args: argparse.Namespace) -> int:
+        client: Client | None = None
         try:
             with _client(args) as client:
                 function(args, client)
         except ApiError as error:
-            return report(error)
+            return report(args, error, client.admin_key_withheld if client else "")
         except (ValueError, OSError) as error:
-            output.print_error(f"error: {error}")
-            return 1
+            return report_local(args, error)
         return 0
 
     return run

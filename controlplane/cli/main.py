@@ -55,7 +55,9 @@ def _client_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     group.add_argument(
         "--token",
         default=default(None),
-        help="API key (" + _env_help("TOKEN") + "; else the local server's admin.key)",
+        help="API key ("
+        + _env_help("TOKEN")
+        + "; else the local server's admin.key, sent only when --target is that server)",
     )
     group.add_argument(
         "--tls-ca",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -151,3 +151,54 @@ def print_record(message: Message) -> None:
 
 def print_error(text: str) -> None:
     print(text, file=sys.stderr)
+
+
+def error_document(
+    code: str,
+    message: str,
+    *,
+    reason: str = "",
+    field_violations: Sequence[tuple[str, str]] = (),
+    metadata: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """A failure as ``--output json`` prints it: ``code`` a gRPC status code name, ``reason``
+    the server's ErrorInfo reason (empty for a failure on this side or on the way)."""
+    return {
+        "error": {
+            "code": code,
+            "reason": reason,
+            "message": message,
+            "field_violations": [
+                {"field": field, "description": description}
+                for field, description in field_violations
+            ],
+            "metadata": dict(metadata or {}),
+        }
+    }
+
+
+def print_failure(
+    as_json: bool,
+    code: str,
+    message: str,
+    *,
+    reason: str = "",
+    field_violations: Sequence[tuple[str, str]] = (),
+    metadata: Mapping[str, str] | None = None,
+    code_in_text: bool = True,
+) -> None:
+    """A failed command on stderr: one JSON error object (``error_document``), or
+    ``error: CODE: message`` then each field violation the message does not already say (a
+    one-field INVALID_ARGUMENT's message is its violation: it is printed once)."""
+    if as_json:
+        document = error_document(
+            code, message, reason=reason, field_violations=field_violations, metadata=metadata
+        )
+        print(json.dumps(document, indent=2), file=sys.stderr)
+        return
+    lines = [f"error: {code}: {message}" if code_in_text else f"error: {message}"]
+    for field, description in field_violations:
+        violation = f"{field}: {description}"
+        if violation not in message:
+            lines.append(f"  {violation}")
+    print("\n".join(lines), file=sys.stderr)

@@ -6,16 +6,19 @@ import argparse
 import asyncio
 import logging
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 from controlplane.config import ENV_PREFIX, Settings
 
 
-def _error(text: str, code: int) -> int:
-    print(f"error: {text}", file=sys.stderr)
-    return code
+def _error(args: argparse.Namespace, text: str, exit_code: int, code: str) -> int:
+    """Prints ``error: text`` (or, with ``-o json``, a JSON error object, ``code`` a status
+    code name) to stderr and returns ``exit_code``."""
+    from controlplane.cli.output import print_failure
+
+    print_failure(getattr(args, "output", "text") == "json", code, text, code_in_text=False)
+    return exit_code
 
 
 def setting(flag: str | None, name: str, default: str | None = None) -> str | None:
@@ -92,7 +95,7 @@ def server(args: argparse.Namespace) -> int:
         settings = server_settings(args)
         _check(settings)
     except ValueError as error:
-        return _error(str(error), 2)
+        return _error(args, str(error), 2, "INVALID_ARGUMENT")
 
     from controlplane.server import allocator, logs, telemetry
     from controlplane.server.event_loop import loop_factory
@@ -100,7 +103,7 @@ def server(args: argparse.Namespace) -> int:
     try:
         new_loop = loop_factory(settings.event_loop)
     except ValueError as error:
-        return _error(str(error), 2)
+        return _error(args, str(error), 2, "INVALID_ARGUMENT")
     allocator.tune()
     logs.configure(settings.log_format, settings.log_level)
     telemetry.configure(settings.telemetry)
@@ -112,12 +115,12 @@ def server(args: argparse.Namespace) -> int:
         with asyncio.Runner(loop_factory=new_loop) as runner:
             runner.run(serve(settings))
     except SchemaError as error:
-        return _error(str(error), 2)
+        return _error(args, str(error), 2, "FAILED_PRECONDITION")
     except KeyboardInterrupt:  # before the signal handlers were installed
         return 130
     except (OSError, RuntimeError, ValueError) as error:
         logging.getLogger("controlplane.server").debug("start failed", exc_info=True)
-        return _error(str(error) or type(error).__name__, 1)
+        return _error(args, str(error) or type(error).__name__, 1, "UNAVAILABLE")
     return 0
 
 
@@ -205,10 +208,10 @@ def db_upgrade(args: argparse.Namespace) -> int:
     sqlite = _sqlite_path(url)
     try:
         if sqlite is not None:
-            sqlite.parent.mkdir(parents=True, exist_ok=True)
+            sqlite.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         revision, _ = asyncio.run(_upgrade(url))
     except _db_errors() as error:
-        return _error(f"cannot upgrade {redact(url)}: {error}", 1)
+        return _error(args, f"cannot upgrade {redact(url)}: {error}", 1, "UNAVAILABLE")
     head = migrate.head_revision()
     _print(
         args,
@@ -229,7 +232,7 @@ def db_current(args: argparse.Namespace) -> int:
         try:
             revision, _ = asyncio.run(_current(url))
         except _db_errors() as error:
-            return _error(f"cannot read {redact(url)}: {error}", 1)
+            return _error(args, f"cannot read {redact(url)}: {error}", 1, "UNAVAILABLE")
     if revision is None:
         status = "no schema; run `mlctl db upgrade`"
     elif revision == head:

@@ -18,6 +18,10 @@ T = TypeVar("T")
 Metadata = Sequence[tuple[str, str]]
 
 
+def _no_hint() -> str:
+    return ""
+
+
 class Method:
     """One RPC of a service: ``method(request, timeout=..., metadata=...)``. For the
     client-streaming RPC (``LogMetrics``) pass an iterator of requests."""
@@ -28,11 +32,27 @@ class Method:
         name: str,
         metadata: Callable[[], Metadata],
         timeout: float | None,
+        unauthenticated_hint: Callable[[], str] = _no_hint,
     ) -> None:
         self._callable = callable_
         self._metadata = metadata
         self._timeout = timeout
+        self._hint = unauthenticated_hint
         self.__name__ = name
+
+    def _error(self, error: grpc.RpcError) -> ApiError:
+        """The ApiError of a failed call; UNAUTHENTICATED adds why no key was sent, if known."""
+        api_error = from_rpc_error(error)
+        hint = self._hint() if api_error.code == grpc.StatusCode.UNAUTHENTICATED else ""
+        if not hint:
+            return api_error
+        return ApiError(
+            api_error.code,
+            f"{api_error.message} ({hint})",
+            api_error.reason,
+            api_error.field_violations,
+            api_error.metadata,
+        )
 
     def _kwargs(
         self, timeout: float | None, metadata: Metadata | None, extra: dict[str, Any]
@@ -52,7 +72,7 @@ class Method:
         try:
             return self._callable(request, **self._kwargs(timeout, metadata, kwargs))
         except grpc.RpcError as error:
-            raise from_rpc_error(error) from None
+            raise self._error(error) from None
 
     def with_call(
         self,
@@ -67,7 +87,7 @@ class Method:
             kwargs = self._kwargs(timeout, metadata, kwargs)
             response, call = self._callable.with_call(request, **kwargs)
         except grpc.RpcError as error:
-            raise from_rpc_error(error) from None
+            raise self._error(error) from None
         return response, call
 
     def __repr__(self) -> str:
@@ -78,18 +98,27 @@ class Service:
     """A generated stub whose RPCs are :class:`Method` objects, for example
     ``client.experiments.GetRun(GetRunRequest(name=...))``."""
 
-    def __init__(self, stub: Any, metadata: Callable[[], Metadata], timeout: float | None) -> None:
+    def __init__(
+        self,
+        stub: Any,
+        metadata: Callable[[], Metadata],
+        timeout: float | None,
+        unauthenticated_hint: Callable[[], str] = _no_hint,
+    ) -> None:
         self._stub = stub
         self._methods: dict[str, Method] = {}
         self._metadata = metadata
         self._timeout = timeout
+        self._hint = unauthenticated_hint
 
     def __getattr__(self, name: str) -> Method:
         if name.startswith("_"):
             raise AttributeError(name)
         method = self._methods.get(name)
         if method is None:
-            method = Method(getattr(self._stub, name), name, self._metadata, self._timeout)
+            method = Method(
+                getattr(self._stub, name), name, self._metadata, self._timeout, self._hint
+            )
             self._methods[name] = method
         return method
 

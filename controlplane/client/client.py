@@ -66,16 +66,67 @@ def _read_bytes(value: str | os.PathLike[str] | bytes) -> bytes:
     return value if isinstance(value, bytes) else Path(value).read_bytes()
 
 
-def _admin_key() -> str | None:
-    """The platform administrator's key that ``mlctl server`` wrote on first start, if this
-    machine has it."""
-    from controlplane.config import default_data_dir
+# Host names of this machine's loopback interface; a server listening on a wildcard address
+# (0.0.0.0, [::]) is reached through them.
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1", "ip6-localhost"})
+_WILDCARD = frozenset({"", "0.0.0.0", "::", "*"})
 
-    path = default_data_dir() / "admin.key"
+
+def _host_port(address: str) -> tuple[str, str]:
+    """``(host, port)`` of ``host:port``, ``[v6]:port`` or a gRPC ``dns:///host:port`` target,
+    the host lowercased, loopback names as ``localhost``, wildcards as ``*``."""
+    for scheme in ("dns:///", "dns:", "ipv4:", "ipv6:"):
+        address = address.removeprefix(scheme)
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]").lower()
+    if host in _LOOPBACK:
+        host = "localhost"
+    elif host in _WILDCARD:
+        host = "*"
+    return host, port
+
+
+def _is_server(target: str, address: str) -> bool:
+    """Whether ``target`` reaches the server that listens on ``address``: the same host and
+    port, every loopback name being the same host, which is also how a server listening on
+    every interface is reached (the key never goes to another machine's name for it)."""
+    if target.startswith("unix") or address.startswith("unix"):
+        return target == address
+    target_host, target_port = _host_port(target)
+    host, port = _host_port(address)
+    if target_port != port or not port:
+        return False
+    return target_host == host or (host == "*" and target_host == "localhost")
+
+
+def _admin_key(target: str) -> tuple[str | None, str]:
+    """The platform administrator's key that ``mlctl server`` wrote in its data directory on
+    first start, when ``target`` is that server (its ``server.address`` file says where it
+    listens): ``(key, "")``. Otherwise ``(None, why not)``, the reason empty when this
+    machine has no key file. The key is never sent anywhere else."""
+    from controlplane.config import ADMIN_KEY_FILE, SERVER_ADDRESS_FILE, default_data_dir
+
+    data_dir = default_data_dir()
     try:
-        return path.read_text().strip() or None
+        key = (data_dir / ADMIN_KEY_FILE).read_text().strip()
     except OSError:
-        return None
+        return None, ""
+    if not key:
+        return None, ""
+    try:
+        addresses = (data_dir / SERVER_ADDRESS_FILE).read_text().split()
+    except OSError:
+        addresses = []
+    if any(_is_server(target, address) for address in addresses):
+        return key, ""
+    if addresses:
+        whose = f"is for the server on {' or '.join(addresses)}, not {target}"
+    else:
+        whose = "is sent only to its server, which recorded no address (restart it)"
+    return None, (
+        f"the admin key in {data_dir} {whose}: no API key was sent "
+        f"(give one with --token, token= or ${ENV_TOKEN})"
+    )
 
 
 def _version() -> str:
@@ -89,9 +140,11 @@ class Client:
 
     ``target``, ``token`` and ``tenant`` default to ``$CONTROLPLANE_TARGET`` (else
     ``127.0.0.1:7470``), ``$CONTROLPLANE_TOKEN`` (else the ``admin.key`` a local server wrote
-    in its data directory) and ``$CONTROLPLANE_TENANT``. TLS is used when ``tls_ca`` (a PEM
-    file or its bytes) or ``tls=True`` (the system's roots) is given; ``tls_cert`` and
-    ``tls_key`` add a client certificate for servers that require one.
+    in its data directory, only when ``target`` is that server: ``admin_key_withheld`` says
+    why it was not sent, and so does an UNAUTHENTICATED error) and ``$CONTROLPLANE_TENANT``.
+    TLS is used when ``tls_ca`` (a PEM file or its bytes) or ``tls=True`` (the system's
+    roots) is given; ``tls_cert`` and ``tls_key`` add a client certificate for servers that
+    require one.
 
     ``tenants``, ``metadata``, ``experiments``, ``artifacts`` and ``plugins`` are the generated
     stubs, sending the token
@@ -113,7 +166,12 @@ class Client:
         options: list[tuple[str, Any]] | None = None,
     ) -> None:
         self.target = target or os.environ.get(ENV_TARGET) or DEFAULT_TARGET
-        self.token = token or os.environ.get(ENV_TOKEN) or _admin_key()
+        self.token = token or os.environ.get(ENV_TOKEN) or None
+        # Why the local admin key was not used (empty when it was, or there is none); an
+        # UNAUTHENTICATED error says it.
+        self.admin_key_withheld = ""
+        if self.token is None:
+            self.token, self.admin_key_withheld = _admin_key(self.target)
         tenant = tenant or os.environ.get(ENV_TENANT) or None
         self.tenant = tenant.removeprefix("tenants/") if tenant else None
         self.timeout = timeout
@@ -134,51 +192,64 @@ class Client:
         else:
             self.channel = grpc.insecure_channel(self.target, options=channel_options)
         metadata = self._auth_metadata
+        hint = self._unauthenticated_hint
         self.tenants = Service(
             tenant_service_pb2_grpc.TenantServiceStub(self.channel),  # type: ignore[no-untyped-call]
             metadata,
             timeout,
+            hint,
         )
         self.metadata = Service(
             metadata_service_pb2_grpc.MetadataServiceStub(self.channel),  # type: ignore[no-untyped-call]
             metadata,
             timeout,
+            hint,
         )
         self.experiments = Service(
             experiment_service_pb2_grpc.ExperimentServiceStub(self.channel),  # type: ignore[no-untyped-call]
             metadata,
             timeout,
+            hint,
         )
         self.artifacts = Service(
             artifact_service_pb2_grpc.ArtifactServiceStub(self.channel),  # type: ignore[no-untyped-call]
             metadata,
             timeout,
+            hint,
         )
         self.plugins = Service(
             plugin_service_pb2_grpc.PluginServiceStub(self.channel),  # type: ignore[no-untyped-call]
             metadata,
             timeout,
+            hint,
         )
         self.audit = Service(
             audit_service_pb2_grpc.AuditServiceStub(self.channel),  # type: ignore[no-untyped-call]
             metadata,
             timeout,
+            hint,
         )
         self.governance = Service(
             governance_service_pb2_grpc.GovernanceServiceStub(self.channel),  # type: ignore[no-untyped-call]
             metadata,
             timeout,
+            hint,
         )
         self.cards = Service(
             model_card_service_pb2_grpc.ModelCardServiceStub(self.channel),  # type: ignore[no-untyped-call]
             metadata,
             timeout,
+            hint,
         )
         self.registry = Service(
             registry_service_pb2_grpc.RegistryServiceStub(self.channel),  # type: ignore[no-untyped-call]
             metadata,
             timeout,
+            hint,
         )
+
+    def _unauthenticated_hint(self) -> str:
+        return "" if self.token else self.admin_key_withheld
 
     def _auth_metadata(self) -> Metadata:
         if not self.token:

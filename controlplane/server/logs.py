@@ -33,5 +33,7 @@ def configure(fmt: str = "json", level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # casbin logs every policy line it loads at INFO; keep it to warnings.
-    logging.getLogger("casbin").setLevel(max(logging.WARNING, root.level))
+    # casbin logs every policy line it loads at INFO, alembic every step of every migration
+    # (twenty lines before the admin key on a first start): keep both to warnings.
+    for chatty in ("casbin", "alembic"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))

@@ -9,6 +9,8 @@ PostgreSQL uses one pooled engine for both.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -168,12 +170,23 @@ def _raise_conflict_if_unique(exc: IntegrityError | sqlite3.IntegrityError) -> N
 _SET_TENANT = text("SELECT set_config('controlplane.tenant', :tenant, true)")
 
 
+def _create_private(database: str) -> None:
+    """Creates the embedded store's file readable by its owner only (0600) before SQLite
+    does: SQLite gives the -wal and -shm files it creates the database file's mode."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    # Exists already, or a folder that does not: SQLite opens it, or says what is wrong.
+    with contextlib.suppress(OSError):
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = normalize_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         self._shared_writer: SharedWriter | None = None
         if self.is_sqlite:
+            _create_private(make_url(self.url).database or "")
             self._shared_writer = SharedWriter(make_url(self.url).database or ":memory:")
             self.writer = create_async_engine(
                 self.url,
