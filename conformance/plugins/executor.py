@@ -21,7 +21,9 @@ themselves, so ``close`` must be safe to call twice. The tasks it submits are th
 ``conformance`` (it ships in the ``controlplane`` wheel). Every promise of the interface is
 tested unconditionally; the capabilities (``conformance.capabilities``) are what a correct
 executor may lack. Beyond the interface's docstrings the suite expects a timed-out task's
-``error`` to say "timed out" and a FAILED task's ``error`` to be one line.
+``error`` to say "timed out" and a FAILED task's ``error`` to be one line, and holds a final
+status to be final: once a task is CANCELLED or timed out, how its stopped process then ends
+must not be recorded over it (``FINAL_SECONDS`` of watching).
 """
 
 from __future__ import annotations
