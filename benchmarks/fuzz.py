@@ -39,7 +39,7 @@ from _common import HOST, free_port, rss_kb  # noqa: E402
 
 from controlplane.server.methods import method_table  # noqa: E402
 from tests.conftest import Api, make_tenant  # noqa: E402
-from tests.fuzzing import Outcome, destructive_last, random_case, run_cases  # noqa: E402
+from tests.fuzzing import Outcome, Sender, destructive_last, random_case, run_cases  # noqa: E402
 from tests.rpc_samples import SAMPLES, populate  # noqa: E402
 
 ROUND = 2_000
@@ -90,6 +90,7 @@ async def fuzz(address: str, token: str, total: int, seed: int) -> tuple[Outcome
     methods = destructive_last(list(method_table().values()))
     started = time.perf_counter()
     async with grpc.aio.insecure_channel(address) as channel:
+        sender = Sender(channel, grpc.insecure_channel(address), token)
         admin = Api(channel, token, "tenants/platform/principals/admin")
         sent = 0
         while sent < total:
@@ -104,7 +105,7 @@ async def fuzz(address: str, token: str, total: int, seed: int) -> tuple[Outcome
                 ),
                 key=lambda case: methods.index(case.method),
             )
-            await run_cases(channel, batch, token, outcome, concurrency=16)
+            await run_cases(sender, batch, outcome, concurrency=16)
             sent += size
             print(
                 f"{sent:>7} sent, {len(outcome.failures)} failures, "

@@ -9,7 +9,7 @@ import contextlib
 import itertools
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,6 +156,13 @@ async def server(
 @pytest.fixture(scope="session")
 async def channel(server: RunningServer) -> AsyncIterator[grpc.aio.Channel]:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as chan:
+        yield chan
+
+
+@pytest.fixture(scope="session")
+def sync_channel(server: RunningServer) -> Iterator[grpc.Channel]:
+    """A synchronous channel to the server, for client streams (``tests.streams`` says why)."""
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as chan:
         yield chan
 
 

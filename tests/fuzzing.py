@@ -16,7 +16,7 @@ import random
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from google.protobuf import descriptor, message, message_factory
@@ -126,7 +126,16 @@ def undecodable(method: Method) -> list[tuple[str, bytes]]:
 # -- edge values -----------------------------------------------------------------------------
 
 
-def _string_edges(fd: FD, sample: str) -> list[str]:
+# Appended to a name the request holds, for a field that is empty in the sample (a resume
+# cursor such as ``after``): ids past signed 64-bit in names of the deepest patterns.
+CURSOR_SUFFIXES = (
+    "/versions/1/events/9223372036854775808",
+    "/aliases/champion/changes/99999999999999999999999",
+    "/auditEvents/18446744073709551616",
+)
+
+
+def _string_edges(fd: FD, sample: str, names_nearby: list[str]) -> list[str]:
     edges = [
         "",
         "x" * MEGABYTE,
@@ -149,6 +158,8 @@ def _string_edges(fd: FD, sample: str) -> list[str]:
         if len(parts) > 2:
             for number in ("9223372036854775808", "2147483648", "-1", "0", "1e3", "٣"):
                 edges.append("/".join([*parts[:-1], number]))
+    elif not sample:
+        edges += [name + suffix for name in names_nearby[:1] for suffix in CURSOR_SUFFIXES]
     return edges
 
 
@@ -291,7 +302,14 @@ def _field_mutations(sample: message.Message, fd: FD, depth: int) -> Iterator[tu
     if fd.type == FD.TYPE_STRING:
         current = getattr(sample, fd.name)
         sample_value = (current[0] if current else "") if fd.is_repeated else current
-        values: list[Any] = _string_edges(fd, sample_value)
+        nearby = [
+            value
+            for other in sample.DESCRIPTOR.fields
+            if other.type == FD.TYPE_STRING
+            and not other.is_repeated
+            and (value := getattr(sample, other.name)).startswith("tenants/")
+        ]
+        values: list[Any] = _string_edges(fd, sample_value, nearby)
     else:
         values = _scalar_edges(fd)
     for value in values:
@@ -359,44 +377,50 @@ def _body(method: Method, body: bytes) -> bytes | list[bytes]:
 # -- sending ---------------------------------------------------------------------------------
 
 
-async def send(
-    channel: grpc.aio.Channel, case: Case, token: str, deadline_seconds: float = 15.0
-) -> tuple[grpc.StatusCode, str]:
-    """Sends ``case`` as raw bytes; returns its status code and message. A watch that is in
-    place (its headers came) is cancelled and counts as OK."""
-    metadata = [("authorization", f"Bearer {token}")] if case.authenticated else []
-    method = case.method
-    path = method.full_name
-    try:
-        if method.client_streaming:
-            stream_call = channel.stream_unary(path)(
-                iter(case.body), metadata=metadata, timeout=deadline_seconds
-            )
-            await stream_call
-        elif method.server_streaming:
-            call = channel.unary_stream(path)(
-                case.body, metadata=metadata, timeout=deadline_seconds
-            )
-            if method.name.startswith("Watch"):
-                headers = dict(await call.initial_metadata() or ())
-                if WATCH_AFTER_HEADER in headers:
-                    call.cancel()
-                    return grpc.StatusCode.OK, ""
-            async for _ in call:
-                pass
-        else:
-            await channel.unary_unary(path)(case.body, metadata=metadata, timeout=deadline_seconds)
-    except grpc.aio.AioRpcError as error:
-        return error.code(), error.details() or ""
-    return grpc.StatusCode.OK, ""
+@dataclass
+class Sender:
+    """Where cases go: an asyncio channel, and a synchronous one to the same server for
+    client streams (grpc's asyncio client can report INTERNAL "Internal error from Core" for
+    a client stream the server ends before the client half-closes, in place of the status
+    the server sent: grpc/grpc#36066; the synchronous client reports the server's status)."""
+
+    channel: grpc.aio.Channel
+    sync_channel: grpc.Channel
+    token: str
+    deadline_seconds: float = 15.0
+
+    async def send(self, case: Case) -> tuple[grpc.StatusCode, str]:
+        """Sends ``case`` as raw bytes; returns its status code and message. A watch that is
+        in place (its headers came) is cancelled and counts as OK."""
+        metadata = [("authorization", f"Bearer {self.token}")] if case.authenticated else []
+        method = case.method
+        path = method.full_name
+        timeout = self.deadline_seconds
+        try:
+            if method.client_streaming:
+                call = self.sync_channel.stream_unary(path)
+                await asyncio.to_thread(call, iter(case.body), metadata=metadata, timeout=timeout)
+            elif method.server_streaming:
+                stream = self.channel.unary_stream(path)(
+                    case.body, metadata=metadata, timeout=timeout
+                )
+                if method.name.startswith("Watch"):
+                    headers = dict(await stream.initial_metadata() or ())
+                    if WATCH_AFTER_HEADER in headers:
+                        stream.cancel()
+                        return grpc.StatusCode.OK, ""
+                async for _ in stream:
+                    pass
+            else:
+                await self.channel.unary_unary(path)(case.body, metadata=metadata, timeout=timeout)
+        except grpc.RpcError as error:
+            rpc_error = cast(grpc.Call, error)
+            return rpc_error.code(), rpc_error.details() or ""
+        return grpc.StatusCode.OK, ""
 
 
 async def run_cases(
-    channel: grpc.aio.Channel,
-    cases_: list[Case],
-    token: str,
-    outcome: Outcome,
-    concurrency: int = 8,
+    sender: Sender, cases_: list[Case], outcome: Outcome, concurrency: int = 8
 ) -> Outcome:
     """Sends ``cases_``, ``concurrency`` at a time, and records them in ``outcome``."""
     queue = list(reversed(cases_))
@@ -404,7 +428,7 @@ async def run_cases(
     async def worker() -> None:
         while queue:
             case = queue.pop()
-            code, details = await send(channel, case, token)
+            code, details = await sender.send(case)
             outcome.record(case, code, details)
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))

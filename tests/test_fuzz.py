@@ -10,9 +10,10 @@ import random
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from controlplane.server.app import RunningServer
 from controlplane.server.methods import method_table
 from tests.conftest import Api, TenantWorld
-from tests.fuzzing import Outcome, cases, destructive_last, request_class, run_cases
+from tests.fuzzing import Outcome, Sender, cases, destructive_last, request_class, run_cases
 from tests.rpc_samples import SAMPLES, populate
 
 # Edge-value requests per RPC (on top of every undecodable body), drawn with a fixed seed.
@@ -20,15 +21,17 @@ PER_METHOD = 20
 
 
 async def test_no_bad_request_is_unknown_or_internal(
-    admin: Api, world: TenantWorld, channel: grpc.aio.Channel
+    admin: Api, world: TenantWorld, channel: grpc.aio.Channel, server: RunningServer
 ) -> None:
     resources = await populate(world)
     rng = random.Random(20261202)
     outcome = Outcome()
-    for method in destructive_last(list(method_table().values())):
-        sample = SAMPLES[method.name](resources)
-        assert isinstance(sample, request_class(method))
-        await run_cases(channel, cases(method, sample, rng, PER_METHOD), admin.token, outcome)
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as sync_channel:
+        sender = Sender(channel, sync_channel, admin.token)
+        for method in destructive_last(list(method_table().values())):
+            sample = SAMPLES[method.name](resources)
+            assert isinstance(sample, request_class(method))
+            await run_cases(sender, cases(method, sample, rng, PER_METHOD), outcome)
     assert not outcome.failures, "\n".join(map(str, outcome.failures[:40]))
     assert sum(outcome.codes.values()) > 2000
     assert outcome.codes["INVALID_ARGUMENT"] > 1000  # the inputs were refused, not ignored

@@ -18,6 +18,7 @@ from controlplane.v1 import artifact_service_pb2 as ar
 from controlplane.v1 import experiment_service_pb2 as ex
 from controlplane.v1 import metadata_service_pb2 as md
 from tests.conftest import Api, TenantWorld
+from tests.streams import client_stream
 from tests.test_experiments import batch, new_experiment, new_run
 
 JUNK = b"\x12"  # a length-delimited field 2 whose length is missing
@@ -35,11 +36,13 @@ def reason(error: grpc.aio.AioRpcError) -> str:
     raise AssertionError("no ErrorInfo")
 
 
-async def call_raw(channel: grpc.aio.Channel, full_name: str, body: bytes, token: str) -> None:
+async def call_raw(
+    channel: grpc.aio.Channel, sync_channel: grpc.Channel, full_name: str, body: bytes, token: str
+) -> None:
     method = method_table()[full_name]
     metadata = [("authorization", f"Bearer {token}")] if token else []
     if method.client_streaming:
-        await channel.stream_unary(full_name)(iter([body]), metadata=metadata, timeout=10)
+        await client_stream(sync_channel, full_name, [body], metadata)
     elif method.server_streaming:
         async for _ in channel.unary_stream(full_name)(body, metadata=metadata, timeout=10):
             pass
@@ -50,7 +53,7 @@ async def call_raw(channel: grpc.aio.Channel, full_name: str, body: bytes, token
 @pytest.mark.parametrize("body", [JUNK, INVALID_UTF8], ids=["truncated", "invalid-utf8"])
 @pytest.mark.parametrize("caller", ["admin", "no key", "bad key"])
 async def test_every_rpc_answers_a_body_that_does_not_decode_with_malformed_request(
-    channel: grpc.aio.Channel, admin: Api, body: bytes, caller: str
+    channel: grpc.aio.Channel, sync_channel: grpc.Channel, admin: Api, body: bytes, caller: str
 ) -> None:
     token = {"admin": admin.token, "no key": "", "bad key": "cpk_not.a-key"}[caller]
     for full_name, method in method_table().items():
@@ -58,7 +61,7 @@ async def test_every_rpc_answers_a_body_that_does_not_decode_with_malformed_requ
         if body == INVALID_UTF8 and (first is None or first.type != first.TYPE_STRING):
             continue  # field 1 is not a string there
         with pytest.raises(grpc.aio.AioRpcError) as refused:
-            await call_raw(channel, full_name, body, token)
+            await call_raw(channel, sync_channel, full_name, body, token)
         if method.client_streaming and caller != "admin":
             # A client stream is authenticated before its first message is read.
             assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED, full_name
@@ -68,7 +71,9 @@ async def test_every_rpc_answers_a_body_that_does_not_decode_with_malformed_requ
         assert method.descriptor.input_type.full_name in (refused.value.details() or "")
 
 
-async def test_junk_in_an_upload_ends_it_and_stores_nothing(world: TenantWorld) -> None:
+async def test_junk_in_an_upload_ends_it_and_stores_nothing(
+    world: TenantWorld, sync_channel: grpc.Channel
+) -> None:
     editor = world["editor"]
     artifact = await editor.call(
         editor.metadata.CreateArtifact,
@@ -83,9 +88,13 @@ async def test_junk_in_an_upload_ends_it_and_stores_nothing(world: TenantWorld) 
         )
     ).SerializeToString()
     chunk = ar.UploadArtifactContentRequest(chunk=content).SerializeToString()
-    upload = editor.channel.stream_unary("/controlplane.v1.ArtifactService/UploadArtifactContent")
     with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await upload(iter([header, JUNK, chunk]), metadata=editor.auth)
+        await client_stream(
+            sync_channel,
+            "/controlplane.v1.ArtifactService/UploadArtifactContent",
+            [header, JUNK, chunk],
+            editor.auth,
+        )
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert reason(refused.value) == "MALFORMED_REQUEST"
     with pytest.raises(grpc.aio.AioRpcError) as missing:
@@ -97,17 +106,18 @@ async def test_junk_in_an_upload_ends_it_and_stores_nothing(world: TenantWorld) 
 
 
 async def test_junk_in_a_metric_stream_ends_it_and_keeps_nothing_from_there_on(
-    world: TenantWorld,
+    world: TenantWorld, sync_channel: grpc.Channel
 ) -> None:
     editor = world["editor"]
     experiment = await new_experiment(editor, world)
     run = await new_run(editor, experiment.name)
     first = ex.LogMetricsRequest(run=run.name, batch=batch({"loss": [1.0]}, [1]))
     later = ex.LogMetricsRequest(batch=batch({"loss": [3.0]}, [3]))
-    stream = editor.channel.stream_unary("/controlplane.v1.ExperimentService/LogMetrics")
     messages = [first.SerializeToString(), JUNK, later.SerializeToString()]
     with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await stream(iter(messages), metadata=editor.auth)
+        await client_stream(
+            sync_channel, "/controlplane.v1.ExperimentService/LogMetrics", messages, editor.auth
+        )
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert reason(refused.value) == "MALFORMED_REQUEST"
     history = await editor.call(
@@ -120,14 +130,21 @@ async def test_junk_in_a_metric_stream_ends_it_and_keeps_nothing_from_there_on(
 
 
 async def test_a_flood_of_junk_logs_at_most_one_line_and_no_traceback(
-    channel: grpc.aio.Channel, admin: Api, caplog: pytest.LogCaptureFixture
+    channel: grpc.aio.Channel,
+    sync_channel: grpc.Channel,
+    admin: Api,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="controlplane")
     caplog.set_level(logging.INFO, logger="grpc")
     for _ in range(200):
         with pytest.raises(grpc.aio.AioRpcError):
             await call_raw(
-                channel, "/controlplane.v1.ExperimentService/UpdateExperiment", JUNK, admin.token
+                channel,
+                sync_channel,
+                "/controlplane.v1.ExperimentService/UpdateExperiment",
+                JUNK,
+                admin.token,
             )
     lines = [r for r in caplog.records if "UpdateExperiment" in r.getMessage()]
     assert len(lines) <= 1

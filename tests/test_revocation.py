@@ -18,6 +18,7 @@ from controlplane.v1 import governance_service_pb2 as gv
 from controlplane.v1 import metadata_service_pb2 as md
 from controlplane.v1 import tenant_service_pb2 as tn
 from tests.conftest import Api, TenantWorld
+from tests.streams import ClientStream
 from tests.test_experiments import batch, new_experiment, new_run
 from tests.test_governance_watch import in_place
 from tests.test_registry import model
@@ -66,13 +67,13 @@ async def steps_stored(world: TenantWorld, run: str) -> list[int]:
 
 @pytest.mark.parametrize("what", ["key", "role"])
 async def test_a_metric_stream_ends_when_its_caller_is_revoked(
-    world: TenantWorld, what: Revoke
+    world: TenantWorld, what: Revoke, sync_channel: grpc.Channel
 ) -> None:
     editor, key, binding = await caller(world, tn.ROLE_EDITOR)
     experiment = await new_experiment(editor, world)
     run = await new_run(editor, experiment.name)
-    call = editor.experiments.LogMetrics(metadata=editor.auth)
-    await call.write(ex.LogMetricsRequest(run=run.name, batch=batch({"loss": [1.0]}, [1])))
+    call = ClientStream(sync_channel, "/controlplane.v1.ExperimentService/LogMetrics", editor.auth)
+    call.write(ex.LogMetricsRequest(run=run.name, batch=batch({"loss": [1.0]}, [1])))
     for _ in range(200):  # the first message is written as it arrives
         try:
             if await steps_stored(world, run.name) == [1]:
@@ -82,36 +83,40 @@ async def test_a_metric_stream_ends_when_its_caller_is_revoked(
         await asyncio.sleep(0.02)
     expected = await revoke(world, what, key, binding)
     # Later messages name no run: they are checked against the stream's tenant all the same.
-    await call.write(ex.LogMetricsRequest(batch=batch({"loss": [2.0]}, [2])))
-    await call.write(ex.LogMetricsRequest(batch=batch({"loss": [3.0]}, [3])))
-    await call.done_writing()
+    call.write(ex.LogMetricsRequest(batch=batch({"loss": [2.0]}, [2])))
+    call.write(ex.LogMetricsRequest(batch=batch({"loss": [3.0]}, [3])))
+    call.done_writing()
     with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await call
+        await call.response()
     assert refused.value.code() == expected, refused.value.details()
     assert await steps_stored(world, run.name) == [1]
 
 
 @pytest.mark.parametrize("what", ["key", "role"])
-async def test_an_upload_ends_when_its_caller_is_revoked(world: TenantWorld, what: Revoke) -> None:
+async def test_an_upload_ends_when_its_caller_is_revoked(
+    world: TenantWorld, what: Revoke, sync_channel: grpc.Channel
+) -> None:
     editor, key, binding = await caller(world, tn.ROLE_EDITOR)
     artifact = await editor.call(
         editor.metadata.CreateArtifact,
         md.CreateArtifactRequest(parent=world.name, artifact=md.Artifact(type="Model")),
     )
     content = b"x" * (2 << 20)
-    call = editor.artifacts.UploadArtifactContent(metadata=editor.auth)
+    call = ClientStream(
+        sync_channel, "/controlplane.v1.ArtifactService/UploadArtifactContent", editor.auth
+    )
     header = ar.ArtifactContentHeader(
         artifact=artifact.name,
         sha256=hashlib.sha256(content).hexdigest(),
         size_bytes=len(content),
     )
-    await call.write(ar.UploadArtifactContentRequest(header=header))
-    await call.write(ar.UploadArtifactContentRequest(chunk=content[: 1 << 20]))
+    call.write(ar.UploadArtifactContentRequest(header=header))
+    call.write(ar.UploadArtifactContentRequest(chunk=content[: 1 << 20]))
     expected = await revoke(world, what, key, binding)
-    await call.write(ar.UploadArtifactContentRequest(chunk=content[1 << 20 :]))
-    await call.done_writing()
+    call.write(ar.UploadArtifactContentRequest(chunk=content[1 << 20 :]))
+    call.done_writing()
     with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await call
+        await call.response()
     assert refused.value.code() == expected, refused.value.details()
     viewer = world["viewer"]
     with pytest.raises(grpc.aio.AioRpcError) as missing:
