@@ -1,7 +1,9 @@
 """Alert channels: where monitoring alerts go (the log, a webhook, a pager, a chat room).
 
-A channel gets one ``Alert`` per call and must either deliver it or raise; the server retries
-failed deliveries with backoff and records each attempt. ``target`` is the channel's address
+A channel gets one ``Alert`` per call and must either deliver it or raise, so that a failed
+delivery is never taken for a delivered one. No service sends alerts yet: the monitoring
+service (which will call channels, retry failed deliveries and record each attempt) is still
+to be built; today the server only loads and lists channels. ``target`` is the channel's address
 as the tenant configured it (a URL, a file path, a room name), validated by ``check_target``.
 """
 
@@ -33,4 +35,4 @@ class AlertChannel(abc.ABC):
 
     @abc.abstractmethod
     def send(self, target: str, alert: Alert) -> None:
-        """Delivers ``alert`` to ``target``; raises on failure (the server retries)."""
+        """Delivers ``alert`` to ``target``; raises on failure (never swallows it)."""

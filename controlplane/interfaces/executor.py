@@ -1,7 +1,9 @@
 """Executors: where pipeline tasks and batch jobs run (local processes, Ray, ...).
 
-The server hands an executor a ``TaskSpec`` and polls the task's ``TaskStatus``; it records
-the state changes as metadata executions. An executor never needs to know about pipelines,
+A caller hands an executor a ``TaskSpec`` and polls the task's ``TaskStatus``. No service calls
+executors yet: the pipeline scheduler (which will submit tasks, poll them and record their state
+changes as metadata executions) is still to be built; today the server only loads and lists
+them. An executor never needs to know about pipelines,
 tenants or artifacts: a task is a Python callable named by import path, called with
 JSON-compatible keyword arguments, whose JSON-compatible return value becomes the result.
 """
