@@ -490,6 +490,19 @@ async def test_log_artifact_uploads_and_download_verifies(server, world, tmp_pat
     assert downloaded == content
 
 
+def test_a_download_into_a_missing_directory_names_the_directory(tmp_path: Path) -> None:
+    from controlplane.client.artifacts import download
+
+    target = tmp_path / "absent" / "copy.bin"
+    # No RPC is made: the service is never touched.
+    with pytest.raises(FileNotFoundError) as missing:
+        download(object(), "tenants/t/artifacts/a", target)  # type: ignore[arg-type]
+    assert str(missing.value) == (
+        f"cannot write {target}: the directory {target.parent} does not exist"
+    )
+    assert not (tmp_path / "absent").exists()
+
+
 def test_a_download_reserves_the_file_size_up_front_where_it_can(tmp_path: Path) -> None:
     import io
 

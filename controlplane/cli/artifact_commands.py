@@ -40,10 +40,6 @@ def artifacts_upload(args: argparse.Namespace, client: Client) -> None:
 
 @command
 def artifacts_download(args: argparse.Namespace, client: Client) -> None:
-    folder = os.path.dirname(os.path.abspath(args.file))
-    if not os.path.isdir(folder):
-        # Said here: the download would fail on the temporary file it writes there first.
-        raise FileNotFoundError(f"cannot write {args.file}: the directory {folder} does not exist")
     _show(args, client.download_artifact(args.artifact, args.file))
 
 

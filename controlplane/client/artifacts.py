@@ -156,7 +156,11 @@ def download(
     """Downloads the content of ``artifact`` to ``destination``. The file appears only once
     the whole content arrived and its sha256 matched; a failed download leaves no file."""
     target = Path(destination)
-    handle, partial = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
+    folder = target.parent
+    if not folder.is_dir():
+        # Said here: the temporary file written beside the target would otherwise be named.
+        raise FileNotFoundError(f"cannot write {target}: the directory {folder} does not exist")
+    handle, partial = tempfile.mkstemp(prefix=f".{target.name}.", dir=folder)
     try:
         with os.fdopen(handle, "wb") as out:
             content = download_to(service, artifact, out, timeout=timeout, preallocate=True)
