@@ -13,7 +13,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from controlplane.store import migrate
+from controlplane.store import migrate, sequences
 from controlplane.store.db import Database
 from controlplane.store.feeds import GOVERNANCE_EVENTS, FeedChanges
 from controlplane.store.tenancy import tenant_scope
@@ -122,24 +122,31 @@ async def test_upgrading_sqlite_keeps_the_events_and_never_reuses_their_ids(
     try:
         await migrate.upgrade(db, "0006")
         with sqlite3.connect(path) as connection:  # before 0007: a plain rowid table
+            connection.execute(TENANT_INSERT)
             connection.execute(MODEL_INSERT)
             connection.execute(VERSION_INSERT)
-            connection.executemany(EVENT_INSERT, [(pk,) for pk in (1, 2)])
+            connection.executemany(EVENT_INSERT, [(pk,) for pk in (1, 2, 3)])
+        await migrate.upgrade(db, "0009")
+        with sqlite3.connect(path) as connection:  # the newest event goes (its model did)
+            connection.execute("DELETE FROM governance_events WHERE pk = 3")
         await migrate.upgrade(db)
         assert await migrate.model_migration_diff(db) == []
     finally:
         await db.dispose()
     with sqlite3.connect(path) as connection:
-        assert connection.execute("SELECT pk, action FROM governance_events").fetchall() == [
-            (1, "submit"),
-            (2, "submit"),
-        ]
-        connection.execute("DELETE FROM governance_events WHERE pk = 2")
-        connection.execute(EVENT_INSERT, (None,))
-        pks = [pk for (pk,) in connection.execute("SELECT pk FROM governance_events")]
-    assert pks == [1, 3]
+        rows = connection.execute("SELECT pk, seq, action FROM governance_events").fetchall()
+        assert rows == [(1, 1, "submit"), (2, 2, "submit")]  # same ids as before
+        # The tenant's next event is numbered after every id ever handed out, 3 included.
+        assert connection.execute(
+            "SELECT value FROM tenant_sequences WHERE tenant_id = 'a'"
+            " AND name = 'governance_events'"
+        ).fetchall() == [(3,)]
 
 
+TENANT_INSERT = (
+    "INSERT INTO tenants (id, display_name, description, version, create_time, update_time)"
+    " VALUES ('a', '', '', 1, 0, 0)"
+)
 MODEL_INSERT = (
     "INSERT INTO registered_models (pk, model_id, display_name, description, latest_version,"
     " tenant_id, version, create_time, update_time) VALUES (1, 'm', '', '', 1, 'a', 1, 0, 0)"
@@ -162,29 +169,37 @@ async def test_poll_reads_each_watched_feed_once_and_wakes_on_a_change() -> None
     newest = {("f", "a"): 5, ("f", "b"): 7}
     asked: list[tuple[str, str]] = []
 
-    async def newest_pk(feed: str, tenant: str) -> int:
+    async def newest_seq(feed: str, tenant: str) -> int:
         asked.append((feed, tenant))
         return newest[(feed, tenant)]
 
     with feeds.watching("f", "a"), feeds.watching("f", "a"):
-        await feeds.poll(newest_pk)
+        await feeds.poll(newest_seq)
         assert asked == [("f", "a")]  # once per watched key, however many watchers
         first = feeds.generation("f", "a")
         assert first == 1  # newly watched: woken, a commit may have come before its wait
-        await feeds.poll(newest_pk)
+        await feeds.poll(newest_seq)
         assert feeds.generation("f", "a") == first  # nothing new
         newest[("f", "a")] = 6
         waiter = asyncio.create_task(feeds.wait("f", "a", first))
         await asyncio.sleep(0)
-        await feeds.poll(newest_pk)
+        await feeds.poll(newest_seq)
         await asyncio.wait_for(waiter, 10)
     asked.clear()
-    await feeds.poll(newest_pk)
+    await feeds.poll(newest_seq)
     assert asked == []  # no longer watched: not read
 
 
-async def test_newest_pk_reads_the_tenants_newest_event(migrated: Database) -> None:  # noqa: F811
-    assert await migrated.newest_pk(GOVERNANCE_EVENTS, "a") == 0
+async def test_newest_seq_reads_the_tenants_last_number(migrated: Database) -> None:  # noqa: F811
+    assert await migrated.newest_seq(GOVERNANCE_EVENTS, "a") == 0
+    with tenant_scope("a"):
+        async with migrated.write() as unit:
+            await unit.append_to_feed(GOVERNANCE_EVENTS)
+            assert await sequences.next_value(unit.session, GOVERNANCE_EVENTS) == 1
+            assert await sequences.next_value(unit.session, GOVERNANCE_EVENTS) == 2
+            unit.audit("tenants/a")
+    assert await migrated.newest_seq(GOVERNANCE_EVENTS, "a") == 2
+    assert await migrated.newest_seq(GOVERNANCE_EVENTS, "b") == 0
 
 
 async def _commit_append(db: Database, tenant: str, *, fail: bool = False) -> None:

@@ -326,6 +326,63 @@ async def test_approvals_of_an_earlier_round_do_not_count(world: TenantWorld) ->
     assert (await approve(other, name)).state == S.STATE_APPROVED
 
 
+async def _admin_approver(world: TenantWorld) -> Api:
+    """The tenant's admin after it granted itself ROLE_APPROVER (which admins may do)."""
+    admin = world["admin"]
+    await admin.call(
+        admin.tenants.CreateRoleBinding,
+        tn.CreateRoleBindingRequest(
+            parent=world.name,
+            role_binding=tn.RoleBinding(principal=admin.principal, role=tn.ROLE_APPROVER),
+        ),
+    )
+    return admin
+
+
+async def test_a_tenant_admin_that_grants_itself_the_approver_role_can_approve(
+    world: TenantWorld,
+) -> None:
+    """By default tenant admins are trusted with this (docs/api.md, separation of duties)."""
+    admin = await _admin_approver(world)
+    _, name = await fresh(world)
+    await submit(world, name)
+    assert (await approve(admin, name)).state == S.STATE_APPROVED
+
+
+async def test_a_policy_can_require_approvers_who_are_not_admins(world: TenantWorld) -> None:
+    admin = await _admin_approver(world)
+    policy = await set_policy(
+        world, "require_non_admin_approvers", require_non_admin_approvers=True
+    )
+    assert policy.require_non_admin_approvers
+    _, name = await fresh(world)
+    await submit(world, name)
+    message, _ = await expect_error(DENIED, approve(admin, name))
+    assert "not administrators" in message
+    assert await get_state(world, name) == S.STATE_PENDING_REVIEW
+    await reject(admin, name, "an admin may still say no")  # rejecting stays open to admins
+    await submit(world, name)
+    assert (await approve(world["approver"], name)).state == S.STATE_APPROVED
+
+
+async def test_admin_approvals_stop_counting_once_the_policy_requires_non_admins(
+    world: TenantWorld,
+) -> None:
+    admin = await _admin_approver(world)
+    await set_policy(world, "required_approvals", required_approvals=2)
+    _, name = await fresh(world)
+    await submit(world, name)
+    assert (await approve(admin, name)).state == S.STATE_PENDING_REVIEW  # 1 of 2
+    await set_policy(world, "require_non_admin_approvers", require_non_admin_approvers=True)
+    checks = {c.name: c for c in (await evaluate(world, name)).checks}
+    assert checks["approvals"].detail.startswith("0 of 2")
+    assert (await approve(world["approver"], name)).state == S.STATE_PENDING_REVIEW  # 1 of 2
+    approved = await approve(await second_approver(world), name)
+    assert approved.state == S.STATE_APPROVED
+    (event,) = [e for e in await events(world, name) if e.to_state == S.STATE_APPROVED]
+    assert event.detail["approvals"] == 2
+
+
 async def test_a_rejection_needs_a_reason(world: TenantWorld) -> None:
     _, name = await fresh(world)
     await submit(world, name)
@@ -350,8 +407,10 @@ async def test_the_default_policy_and_updating_it(world: TenantWorld) -> None:
         required_approvals=0,
         required_card_fields=["intended_use", "limitations"],
         require_signature=True,
+        require_non_admin_approvers=True,
     )
     assert updated.thresholds[0].split == "test"  # the default, stored explicitly
+    assert updated.require_non_admin_approvers and not default.require_non_admin_approvers
     assert updated.champion_rules[0].alias == "champion"
     assert updated.required_approvals == 1  # 0 means 1
     assert list(updated.required_card_fields) == ["intended_use", "limitations"]

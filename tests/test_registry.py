@@ -10,9 +10,12 @@ from pathlib import Path
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2
+from sqlalchemy import select
 
 from controlplane.client import Client
 from controlplane.server.app import RunningServer
+from controlplane.store.models import RegisteredModel
+from controlplane.store.tenancy import tenant_scope
 from controlplane.v1 import audit_service_pb2 as au
 from controlplane.v1 import experiment_service_pb2 as ex
 from controlplane.v1 import metadata_service_pb2 as md
@@ -174,6 +177,54 @@ async def test_versions_are_numbered_per_model_and_never_reused(world: TenantWor
     assert (await version(api, first, file)).version == 4
     got = await api.call(api.registry.GetRegisteredModel, rg.GetRegisteredModelRequest(name=first))
     assert got.latest_version == 4
+
+
+async def test_numbers_past_32_bits_work_the_same_on_both_stores(
+    world: TenantWorld, server: RunningServer
+) -> None:
+    """Version numbers and etag counters are signed 64-bit on SQLite and PostgreSQL alike."""
+    editor, maintainer = world["editor"], world["maintainer"]
+    name = await model(editor, world)
+    big = 2**40
+    with tenant_scope(world.tenant_id):
+        async with server.services.db.write() as unit:
+            row = await unit.session.scalar(
+                select(RegisteredModel).where(RegisteredModel.model_id == name.rsplit("/", 1)[1])
+            )
+            assert row is not None
+            row.latest_version, row.version = big, big
+            unit.audit(name, action="test")
+    got = await editor.call(
+        editor.registry.GetRegisteredModel, rg.GetRegisteredModelRequest(name=name)
+    )
+    assert got.latest_version == big
+    updated = await editor.call(
+        editor.registry.UpdateRegisteredModel,
+        rg.UpdateRegisteredModelRequest(
+            registered_model=rg.RegisteredModel(name=name, description="d", etag=got.etag),
+            update_mask=field_mask_pb2.FieldMask(paths=["description"]),
+        ),
+    )
+    assert updated.etag != got.etag
+    created = await version(editor, name, await artifact(world["admin"], world))
+    assert created.version == big + 1 and created.name == f"{name}/versions/{big + 1}"
+    assert (await set_alias(maintainer, name, "champion", created.name)) is not None
+    history = await maintainer.call(
+        maintainer.registry.ListModelAliasHistory,
+        rg.ListModelAliasHistoryRequest(alias=f"{name}/aliases/champion"),
+    )
+    assert [c.version for c in history.changes] == [created.name]
+    listed = await editor.call(
+        editor.registry.ListModelVersions,
+        rg.ListModelVersionsRequest(parent=name, filter=f"version > {2**35}"),
+    )
+    assert [v.name for v in listed.model_versions] == [created.name]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await editor.call(
+            editor.registry.GetModelVersion,
+            rg.GetModelVersionRequest(name=f"{name}/versions/{2**62}"),
+        )
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 async def test_concurrent_versions_get_distinct_numbers(world: TenantWorld) -> None:

@@ -7,14 +7,16 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import select, text
 
-from controlplane.store import migrate
+from controlplane.store import migrate, sequences
 from controlplane.store.audit import CallInfo, call_info
 from controlplane.store.db import Database
+from controlplane.store.feeds import GOVERNANCE_EVENTS
 from controlplane.store.models import AuditEvent, Experiment, Tenant
 from controlplane.store.tenancy import TenancyViolation, platform_scope, tenant_scope
 from controlplane.v1 import experiment_service_pb2 as ex
@@ -73,6 +75,72 @@ async def test_foreign_tables_without_a_version_are_refused(empty_db: Database) 
         await connection.execute(text("CREATE TABLE somebody_elses (id INTEGER)"))
     with pytest.raises(migrate.SchemaError, match="no controlplane schema version"):
         await migrate.ensure_schema(empty_db, auto_upgrade_empty=True)
+
+
+async def _run(db: Database, *statements: str) -> list[Any]:
+    """Runs raw SQL as the server's role, seeing every tenant (row-level security on PostgreSQL
+    reads the setting); returns the rows of the last statement."""
+    async with db.writer_turn(), db.writer.begin() as connection:
+        if not db.is_sqlite:
+            await connection.execute(text("SELECT set_config('controlplane.tenant', '*', true)"))
+        rows: list[Any] = []
+        for statement in statements:
+            result = await connection.execute(text(statement))
+            rows = list(result.all()) if result.returns_rows else []
+        return rows
+
+
+async def test_upgrading_keeps_every_id_handed_out_and_numbers_on_after_them(
+    empty_db: Database,
+) -> None:
+    """Revision 0010: rows keep their ids (their old pks), and each tenant's sequences go on
+    after the highest id the table ever handed out, a deleted row's included."""
+    await migrate.upgrade(empty_db, "0009")
+    await _run(
+        empty_db,
+        *(
+            "INSERT INTO tenants (id, display_name, description, version, create_time,"
+            f" update_time) VALUES ('{t}', '', '', 1, 0, 0)"
+            for t in ("a", "b")
+        ),
+        "INSERT INTO registered_models (pk, model_id, display_name, description, latest_version,"
+        " tenant_id, version, create_time, update_time) VALUES (1, 'm', '', '', 1, 'a', 1, 0, 0)",
+        "INSERT INTO model_versions (pk, model_pk, model_id, number, description, state, author,"
+        " source_run, training_dataset, code_version, framework, features, signature, runtime,"
+        " tenant_id, version, create_time, update_time) VALUES (1, 1, 'm', 1, '', 2, 'p', '', '',"
+        " '', '', '[]', '{}', '{}', 'a', 1, 0, 0)",
+        *(
+            "INSERT INTO governance_events (model_pk, version_pk, action, from_state, to_state,"
+            " principal, reason, request_id, time, detail, tenant_id)"
+            " VALUES (1, 1, 'submit', 1, 2, 'p', '', '', 0, '{}', 'a')"
+            for _ in range(3)
+        ),
+        "DELETE FROM governance_events WHERE pk = 3",  # the newest: its id was handed out
+        "INSERT INTO model_alias_changes (model_pk, alias, previous_version, version, principal,"
+        " reason, request_id, time, tenant_id) VALUES (1, 'c', NULL, 1, 'p', '', '', 0, 'a')",
+        "INSERT INTO online_evaluations (pk, version_pk, window_start, window_end, record_time,"
+        " recorded_by, tenant_id) VALUES (7, 1, NULL, 0, 0, 'p', 'a')",
+    )
+    await migrate.upgrade(empty_db)
+    assert await migrate.model_migration_diff(empty_db) == []
+    assert await _run(empty_db, "SELECT pk, seq FROM governance_events ORDER BY pk") == [
+        (1, 1),
+        (2, 2),
+    ]
+    assert await _run(empty_db, "SELECT pk, seq FROM model_alias_changes") == [(1, 1)]
+    assert await _run(empty_db, "SELECT pk, number FROM online_evaluations") == [(7, 7)]
+    assert await _run(
+        empty_db, "SELECT tenant_id, name, value FROM tenant_sequences ORDER BY tenant_id, name"
+    ) == [
+        ("a", "governance_events", 3),
+        ("a", "model_alias_changes", 1),
+        ("b", "governance_events", 3),
+        ("b", "model_alias_changes", 1),
+    ]
+    with tenant_scope("a"):
+        async with empty_db.write() as unit:
+            assert await sequences.next_value(unit.session, GOVERNANCE_EVENTS) == 4
+            unit.audit("tenants/a")
 
 
 @pytest.fixture

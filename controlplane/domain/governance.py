@@ -24,7 +24,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from controlplane.errors import FailedPrecondition, PermissionDenied
+from controlplane.names import PRINCIPAL
 from controlplane.v1 import registry_service_pb2 as pb
+from controlplane.v1 import tenant_service_pb2 as tenant_pb
 
 State = pb.ModelVersion.State
 REGISTERED = pb.ModelVersion.STATE_REGISTERED
@@ -121,6 +123,50 @@ def check_reviewer(author: str, reviewer: str, earlier_reviewers: Iterable[str],
         )
 
 
+# Roles that make a principal an administrator of a tenant: it can bind itself any role there,
+# ROLE_APPROVER included.
+ADMIN_ROLES = frozenset({tenant_pb.ROLE_ADMIN, tenant_pb.ROLE_PLATFORM_ADMIN})
+
+
+def administrators(
+    principals: Iterable[str], tenant: str, roles: Mapping[str, Iterable[int]]
+) -> set[str]:
+    """Which of ``principals`` (resource names) administer ``tenant``: those of the tenant with
+    an admin role there (``roles``: principal id -> its roles in the tenant), and any principal
+    of another tenant, as only platform administrators act outside their own tenant."""
+    found = set()
+    for principal in principals:
+        principal_tenant, principal_id = PRINCIPAL.parse(principal, "principal")
+        if principal_tenant != tenant or ADMIN_ROLES & set(roles.get(principal_id, ())):
+            found.add(principal)
+    return found
+
+
+def check_approver(policy: ReleasePolicy, is_administrator: bool, name: str) -> None:
+    """With ``require_non_admin_approvers``, an administrator's approval is refused: an
+    administrator can grant itself the approver role, so its approval would not show that
+    someone outside its control agreed."""
+    if policy.require_non_admin_approvers and is_administrator:
+        raise PermissionDenied(
+            f"the release policy requires approvers who are not administrators; {name} must be "
+            "approved by a principal without ROLE_ADMIN or ROLE_PLATFORM_ADMIN",
+            metadata={"resource": name, "rule": "non_admin_approvers"},
+        )
+
+
+def counted_approvals(
+    policy: ReleasePolicy, approvers: Iterable[str], administrators: Iterable[str]
+) -> int:
+    """The approvals of a round that count toward ``required_approvals``: one per approver,
+    without the administrators' when the policy requires approvers who are not ones (an
+    approval given before the policy said so, or before its giver became an administrator,
+    stops counting)."""
+    counted = set(approvers)
+    if policy.require_non_admin_approvers:
+        counted -= set(administrators)
+    return len(counted)
+
+
 def check_alias_not_protected(alias: str, protected: Iterable[str], name: str) -> None:
     """A protected alias (``ReleasePolicy.protected_aliases``) moves only through governance:
     the registry's own alias moves and deletes are refused."""
@@ -199,6 +245,8 @@ class ReleasePolicy:
     # Model card fields that must be filled in (for example "intended_use").
     required_card_fields: tuple[str, ...] = ()
     require_signature: bool = False
+    # Approvals by administrators of the tenant do not count (``check_approver``).
+    require_non_admin_approvers: bool = False
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from controlplane.errors import FailedPrecondition, InvalidArgument, NotFound
 from controlplane.services._typing import ServicerContext
 from controlplane.services.base import Services
 from controlplane.services.registry import alias_proto, version_proto
-from controlplane.services.watching import start_after, watch_feed
+from controlplane.services.watching import check_sent, start_after, watch_feed
 from controlplane.store import governance as store
 from controlplane.store import registry
 from controlplane.store.audit import call_info
@@ -28,6 +28,7 @@ from controlplane.store.db import UnitOfWork
 from controlplane.store.feeds import GOVERNANCE_EVENTS
 from controlplane.store.models import GovernanceEvent, ModelVersion, ReleasePolicy
 from controlplane.store.query import filter_conditions, list_page
+from controlplane.store.tenancy import current_tenant
 from controlplane.v1 import governance_service_pb2 as pb
 from controlplane.v1 import governance_service_pb2_grpc as pb_grpc
 from controlplane.v1 import registry_service_pb2 as registry_pb
@@ -39,6 +40,7 @@ POLICY_FIELDS = (
     "required_card_fields",
     "require_signature",
     "protected_aliases",
+    "require_non_admin_approvers",
 )
 DEFAULT_SPLIT = "test"
 DEFAULT_ALIAS = "champion"
@@ -68,7 +70,7 @@ def policy_tenant(name: str, field: str) -> str:
 
 def event_name(row: GovernanceEvent, model_id: str, number: int) -> str:
     version = registry.version_name(row.tenant_id, model_id, number)
-    return f"{version}/events/{row.pk}"
+    return f"{version}/events/{row.seq}"
 
 
 # -- proto <-> domain -------------------------------------------------------------------------
@@ -97,6 +99,7 @@ def policy_proto(row: ReleasePolicy | None, tenant: str) -> pb.ReleasePolicy:
     message.required_card_fields.extend(row.required_card_fields)
     message.require_signature = row.require_signature
     message.protected_aliases.extend(row.protected_aliases)
+    message.require_non_admin_approvers = row.require_non_admin_approvers
     message.update_time.FromMicroseconds(row.update_time)
     message.etag = check.etag_of(row.version)
     return message
@@ -127,6 +130,7 @@ def policy_domain(message: pb.ReleasePolicy) -> rules.ReleasePolicy:
         required_approvals=message.required_approvals,
         required_card_fields=tuple(message.required_card_fields),
         require_signature=message.require_signature,
+        require_non_admin_approvers=message.require_non_admin_approvers,
     )
 
 
@@ -249,6 +253,8 @@ def policy_values(message: pb.ReleasePolicy, paths: set[str]) -> dict[str, Any]:
             if alias not in aliases:
                 aliases.append(alias)
         values["protected_aliases"] = aliases
+    if "require_non_admin_approvers" in paths:
+        values["require_non_admin_approvers"] = message.require_non_admin_approvers
     return values
 
 
@@ -269,8 +275,10 @@ async def _policy(session: Any) -> rules.ReleasePolicy:
     return policy_domain(policy_proto(row, ""))
 
 
-async def _facts(session: Any, version: ModelVersion, approvals: int) -> Facts:
-    policy = await _policy(session)
+async def _facts(
+    session: Any, version: ModelVersion, approvals: int, policy: rules.ReleasePolicy | None = None
+) -> Facts:
+    policy = policy or await _policy(session)
     signature = version.signature or {}
     candidate = rules.Candidate(
         evaluation=await store.version_metrics(session, version.pk),
@@ -289,6 +297,19 @@ async def _approvals(session: Any, version_pk: int) -> list[str]:
     review_round = await store.current_round(session, version_pk)
     reviews = await store.round_reviews(session, version_pk, review_round)
     return [r.principal for r in reviews if r.decision == store.APPROVE]
+
+
+async def _administrators(
+    session: Any, policy: rules.ReleasePolicy, principals: list[str]
+) -> set[str]:
+    """Which of ``principals`` administer the tenant, read in the caller's transaction (only
+    looked up when the policy cares)."""
+    if not policy.require_non_admin_approvers:
+        return set()
+    tenant = current_tenant()
+    ids = [p.rsplit("/", 1)[-1] for p in principals if names.tenant_of(p) == tenant]
+    roles = await store.principal_roles(session, ids)
+    return rules.administrators(principals, tenant, roles)
 
 
 async def _result(unit: UnitOfWork, row: ModelVersion) -> registry_pb.ModelVersion:
@@ -338,7 +359,7 @@ class GovernanceService(pb_grpc.GovernanceServiceServicer):
             await unit.append_to_feed(GOVERNANCE_EVENTS)
             yield unit
 
-    def _move(
+    async def _move(
         self,
         unit: UnitOfWork,
         row: ModelVersion,
@@ -357,7 +378,7 @@ class GovernanceService(pb_grpc.GovernanceServiceServicer):
         if to_state != from_state:
             row.state = to_state
         row.touch(now)
-        store.add_event(
+        await store.add_event(
             unit.session,
             row,
             action,
@@ -409,8 +430,11 @@ class GovernanceService(pb_grpc.GovernanceServiceServicer):
         _, model_id, number = registry_rules.parse_version(request.name, "name")
         async with self.db.read() as session:
             row = await registry.get_version(session, model_id, number, request.name)
-            approvals = await _approvals(session, row.pk)
-            facts = await _facts(session, row, len(approvals))
+            policy = await _policy(session)
+            approvers = await _approvals(session, row.pk)
+            admins = await _administrators(session, policy, approvers)
+            approvals = rules.counted_approvals(policy, approvers, admins)
+            facts = await _facts(session, row, approvals, policy)
         evaluation = rules.evaluate(facts.policy, facts.candidate, facts.champions)
         return evaluation_proto(request.name, evaluation)
 
@@ -426,7 +450,9 @@ class GovernanceService(pb_grpc.GovernanceServiceServicer):
             row = await registry.get_version(unit.session, model_id, number, request.name)
             rules.check_action(rules.Action.SUBMIT, row.state, request.name)
             review_round = await store.current_round(unit.session, row.pk) + 1
-            self._move(unit, row, "submit", rules.PENDING_REVIEW, reason, {"round": review_round})
+            await self._move(
+                unit, row, "submit", rules.PENDING_REVIEW, reason, {"round": review_round}
+            )
             return await _result(unit, row)
 
     async def ApproveModelVersion(
@@ -440,8 +466,13 @@ class GovernanceService(pb_grpc.GovernanceServiceServicer):
             review_round, reviews = await _review(
                 unit, row, rules.Action.APPROVE, store.APPROVE, reason, request.name
             )
-            approvals = 1 + sum(1 for r in reviews if r.decision == store.APPROVE)
-            facts = await _facts(unit.session, row, approvals)
+            policy = await _policy(unit.session)
+            me = call_info.get().principal
+            approvers = [r.principal for r in reviews if r.decision == store.APPROVE] + [me]
+            admins = await _administrators(unit.session, policy, approvers)
+            rules.check_approver(policy, me in admins, request.name)
+            approvals = rules.counted_approvals(policy, approvers, admins)
+            facts = await _facts(unit.session, row, approvals, policy)
             target = rules.after_approval(approvals, facts.policy.required_approvals)
             detail: dict[str, Any] = {
                 "round": review_round,
@@ -456,7 +487,7 @@ class GovernanceService(pb_grpc.GovernanceServiceServicer):
                     # Enough approvals, but the version fails the policy: it stays in review.
                     target = rules.PENDING_REVIEW
                     detail["failed_checks"] = _failures(evaluation)
-            self._move(unit, row, "approve", target, reason, detail)
+            await self._move(unit, row, "approve", target, reason, detail)
             return await _result(unit, row)
 
     async def RejectModelVersion(
@@ -470,7 +501,7 @@ class GovernanceService(pb_grpc.GovernanceServiceServicer):
             review_round, _ = await _review(
                 unit, row, rules.Action.REJECT, store.REJECT, reason, request.name
             )
-            self._move(unit, row, "reject", rules.REJECTED, reason, {"round": review_round})
+            await self._move(unit, row, "reject", rules.REJECTED, reason, {"round": review_round})
             return await _result(unit, row)
 
     # -- release ------------------------------------------------------------------------------
@@ -525,7 +556,7 @@ class GovernanceService(pb_grpc.GovernanceServiceServicer):
                 previous_version=0 if previous is None else previous,
                 reason=change_reason,
             )
-            self._move(
+            await self._move(
                 unit,
                 row,
                 "release",
@@ -558,7 +589,7 @@ class GovernanceService(pb_grpc.GovernanceServiceServicer):
                     "it first",
                     metadata={"resource": request.name, "aliases": ",".join(aliases)},
                 )
-            self._move(unit, row, "retire", rules.RETIRED, reason, {})
+            await self._move(unit, row, "retire", rules.RETIRED, reason, {})
             return await _result(unit, row)
 
     async def RollbackModelAlias(
@@ -615,7 +646,7 @@ class GovernanceService(pb_grpc.GovernanceServiceServicer):
             to_state = current.state
             if current.state in rules.SOURCES[rules.Action.RETIRE] and not still_aliased:
                 to_state = rules.RETIRED
-            self._move(unit, current, "rollback", to_state, reason, detail)
+            await self._move(unit, current, "rollback", to_state, reason, detail)
             return alias_proto(moved, model_id, target.number)
 
     # -- reading ------------------------------------------------------------------------------
@@ -684,17 +715,18 @@ class GovernanceService(pb_grpc.GovernanceServiceServicer):
         conditions = filter_conditions(store.EVENT_SCHEMA, request.filter)
         async with self.db.read() as session:
             conditions += await _event_scope(session, request.parent)
+            await check_sent(session, GOVERNANCE_EVENTS, after, "an event")
             if not request.after and not request.from_beginning:
                 last = await store.last_event(session)
                 if last is not None:
                     numbers = await store.version_numbers(session, [last.version_pk])
-                    start = (last.pk, event_name(last, *numbers[last.version_pk]))
+                    start = (last.seq, event_name(last, *numbers[last.version_pk]))
 
         async def read_after(
             session: Any, after: int, limit: int
         ) -> list[tuple[int, pb.GovernanceEvent]]:
             rows = await store.events_after(session, conditions, after, limit)
-            return [(row.pk, event_proto(row, model_id, number)) for row, model_id, number in rows]
+            return [(row.seq, event_proto(row, model_id, number)) for row, model_id, number in rows]
 
         async for event in watch_feed(
             self.db, self.watch, context, GOVERNANCE_EVENTS, tenant, start, read_after

@@ -14,7 +14,7 @@ from controlplane.domain import validation as check
 from controlplane.errors import InvalidArgument, NotFound
 from controlplane.services._typing import ServicerContext
 from controlplane.services.base import Services, delete_resource
-from controlplane.services.watching import start_after, watch_feed
+from controlplane.services.watching import check_sent, start_after, watch_feed
 from controlplane.store import governance as governance_store
 from controlplane.store import idempotency
 from controlplane.store import online_evaluations as online
@@ -134,7 +134,7 @@ def online_evaluation_proto(
     version: str, row: OnlineEvaluation, results: list[online.Result]
 ) -> pb.OnlineEvaluation:
     return pb.OnlineEvaluation(
-        name=f"{version}/onlineEvaluations/{row.pk}",
+        name=f"{version}/onlineEvaluations/{row.number}",
         metrics=[
             pb.EvaluationMetric(key=k, split=sp, slice=sl, value=v) for k, sp, sl, v in results
         ],
@@ -579,7 +579,7 @@ class RegistryService(pb_grpc.RegistryServiceServicer):
             changes=[change_proto(row, model_id) for row in rows[:size]]
         )
         if len(rows) > size:
-            response.next_page_token = self.tokens.encode(query, [rows[size - 1].pk])
+            response.next_page_token = self.tokens.encode(query, [rows[size - 1].seq])
         return response
 
     async def WatchModelAliasChanges(
@@ -592,16 +592,17 @@ class RegistryService(pb_grpc.RegistryServiceServicer):
         start = (after, request.after)
         async with self.db.read() as session:
             scope = await _alias_scope(session, request.parent)
+            await check_sent(session, MODEL_ALIAS_CHANGES, after, "a change")
             if not request.after and not request.from_beginning:
                 last = await store.last_alias_change(session)
                 if last is not None:
-                    start = (last[0].pk, store.alias_change_name(*last))
+                    start = (last[0].seq, store.alias_change_name(*last))
 
         async def read_after(
             session: Any, after: int, limit: int
         ) -> list[tuple[int, pb.ModelAliasChange]]:
             rows = await store.alias_changes_after(session, scope, after, limit)
-            return [(row.pk, change_proto(row, model_id)) for row, model_id in rows]
+            return [(row.seq, change_proto(row, model_id)) for row, model_id in rows]
 
         async for change in watch_feed(
             self.db, self.watch, context, MODEL_ALIAS_CHANGES, tenant, start, read_after

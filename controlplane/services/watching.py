@@ -15,6 +15,7 @@ from controlplane.errors import InvalidArgument
 from controlplane.names import Pattern
 from controlplane.services._typing import ServicerContext
 from controlplane.services.base import WatchLimits
+from controlplane.store import sequences
 from controlplane.store.db import Database
 
 # A watch reads at most this many rows per query.
@@ -22,13 +23,14 @@ WATCH_BATCH = 500
 # The response header of a watch: the item it starts after ("": from the beginning).
 WATCH_AFTER_HEADER = "x-watch-after"
 
-# Reads (pk, message) of the rows with a pk above ``after``, at most ``limit``, in pk order.
+# Reads (number, message) of the rows numbered above ``after`` (their tenant's sequence:
+# ``controlplane.store.sequences``), at most ``limit``, in number order.
 ReadAfter = Callable[[AsyncSession, int, int], Awaitable[Sequence[tuple[int, Any]]]]
 
 
 def start_after(after: str, from_beginning: bool, pattern: Pattern, tenant: str, what: str) -> int:
-    """The pk a watch starts after, from the request's ``after`` (the name of an item, of
-    ``pattern``, whose last id is its pk) and ``from_beginning``; 0 for the beginning."""
+    """The number a watch starts after, from the request's ``after`` (the name of an item, of
+    ``pattern``, whose last id is its number) and ``from_beginning``; 0 for the beginning."""
     if not after:
         return 0
     if from_beginning:
@@ -41,6 +43,13 @@ def start_after(after: str, from_beginning: bool, pattern: Pattern, tenant: str,
     return int(pk)
 
 
+async def check_sent(session: AsyncSession, feed: str, after: int, what: str) -> None:
+    """Refuses an ``after`` that names no item the feed ever sent (beyond its tenant's last
+    number): a made-up cursor would silently skip the items that get its numbers later."""
+    if after > await sequences.current_value(session, feed):
+        raise InvalidArgument.for_field("after", f"names {what} that was never sent")
+
+
 async def watch_feed(
     db: Database,
     limits: WatchLimits,
@@ -50,8 +59,8 @@ async def watch_feed(
     start: tuple[int, str],
     read_after: ReadAfter,
 ) -> AsyncIterator[Any]:
-    """Streams the rows of ``feed`` that ``read_after`` selects, after ``start``: (the pk to
-    start after, the name the client resumes with; "" for the beginning)."""
+    """Streams the rows of ``feed`` that ``read_after`` selects, after ``start``: (the number
+    to start after, the name the client resumes with; "" for the beginning)."""
     after, name = start
     # The headers say the watch is in place, and where it starts: a client that loses the
     # stream before any item resumes there.

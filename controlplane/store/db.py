@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
-from sqlalchemy import Select, event, select, text
+from sqlalchemy import Select, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError
@@ -29,10 +29,10 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from controlplane.errors import Conflict
+from controlplane.store import sequences
 from controlplane.store.audit import AUDIT_INSERT, audit_row
 from controlplane.store.direct import DirectUnit
 from controlplane.store.feeds import (
-    FEED_MODELS,
     NOTIFY,
     ORDER_LOCK,
     FeedChanges,
@@ -42,7 +42,8 @@ from controlplane.store.feeds import (
 )
 from controlplane.store.inline_sqlite import SQLITE_PRAGMAS, SharedWriter
 from controlplane.store.models import Versioned
-from controlplane.store.tenancy import current_tenant, scope_setting, tenant_scope
+from controlplane.store.tenancy import addressed_tenant, current_tenant, tenant_scope
+from controlplane.store.tenant_check import DELETED_TENANTS, TenantCheck
 
 
 def upsert_insert(dialect: str) -> Any:
@@ -167,9 +168,6 @@ def _raise_conflict_if_unique(exc: IntegrityError | sqlite3.IntegrityError) -> N
         raise Conflict("the write conflicted with a concurrent change; retry the call") from exc
 
 
-_SET_TENANT = text("SELECT set_config('controlplane.tenant', :tenant, true)")
-
-
 def _create_private(database: str) -> None:
     """Creates the embedded store's file readable by its owner only (0600) before SQLite
     does: SQLite gives the -wal and -shm files it creates the database file's mode."""
@@ -208,6 +206,7 @@ class Database:
         )
         self._read_sessions = async_sessionmaker(self.reader, expire_on_commit=False)
         self.feeds = FeedChanges()
+        self.tenant_check = TenantCheck(sqlite=self.is_sqlite)
         self._feed_origin = None if self.is_sqlite else new_origin()
         self._feed_listener: FeedListener | None = None
 
@@ -218,14 +217,20 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         async with self._read_sessions() as session, session.begin():
-            await self._scope_transaction(session)
+            await self._scope_transaction(session, write=False)
             yield session
 
-    async def _scope_transaction(self, session: AsyncSession) -> None:
+    async def _scope_transaction(self, session: AsyncSession, *, write: bool) -> None:
         """On PostgreSQL, hands the tenant scope to row-level security for this transaction
-        (migration 0002): even SQL that escaped the ORM's scoping sees only this tenant."""
+        (migration 0002): even SQL that escaped the ORM's scoping sees only this tenant. On
+        both, checks that the tenant a request addressed exists (``store.tenant_check``)."""
         if not self.is_sqlite:
-            await session.execute(_SET_TENANT, {"tenant": scope_setting()})
+            await self.tenant_check.begin_postgres(session)
+        elif not write:
+            await self.tenant_check.begin_sqlite_read(session)
+        elif addressed_tenant() is not None and self._shared_writer is not None:
+            await session.connection()  # BEGIN IMMEDIATE: the check runs in the transaction
+            self.tenant_check.begin_sqlite_write(self._shared_writer.connection())
 
     @asynccontextmanager
     async def writer_turn(self) -> AsyncIterator[None]:
@@ -245,7 +250,7 @@ class Database:
             unit = UnitOfWork(session, feed_origin=self._feed_origin)
             try:
                 async with session.begin():
-                    await self._scope_transaction(session)
+                    await self._scope_transaction(session, write=True)
                     yield unit
                     await session.flush()
                     if not unit.audited and cast(WriteSession, session.sync_session).mutated:
@@ -254,20 +259,19 @@ class Database:
             except IntegrityError as exc:
                 _raise_conflict_if_unique(exc)
                 raise
+            self.tenant_check.forget(session.info.get(DELETED_TENANTS, ()))
         for feed, tenant in unit.appended:
             self.feeds.notify(feed, tenant)
 
-    async def newest_pk(self, feed: str, tenant: str) -> int:
-        """The pk of ``tenant``'s newest row in ``feed`` (0 when it has none)."""
-        table = FEED_MODELS[feed]
+    async def newest_seq(self, feed: str, tenant: str) -> int:
+        """The number of ``tenant``'s newest row in ``feed`` (0 when it has none)."""
         with tenant_scope(tenant):
             async with self.read() as session:
-                pk = await session.scalar(select(table.pk).order_by(table.pk.desc()).limit(1))
-        return int(pk or 0)
+                return await sequences.current_value(session, feed)
 
     async def poll_feeds(self) -> None:
         """Wakes this process's watchers of feeds that another process appended to."""
-        await self.feeds.poll(self.newest_pk)
+        await self.feeds.poll(self.newest_seq)
 
     async def listen_to_feeds(self) -> None:
         """On PostgreSQL, hears other processes' feed notices from now on (until dispose), so
@@ -299,6 +303,7 @@ class Database:
             # Same locking as the writer engine's "begin" hook: take the write lock up front.
             database.execute("BEGIN IMMEDIATE")
             try:
+                self.tenant_check.begin_sqlite_write(database)
                 yield unit
                 unit.finish()
                 database.execute("COMMIT")

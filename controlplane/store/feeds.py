@@ -1,14 +1,17 @@
-"""Feeds: append-only tables that watchers follow in primary-key order (governance events,
-alias changes).
+"""Feeds: append-only tables that watchers follow in the order of their rows' per-tenant
+numbers (governance events, alias changes).
 
-A watcher reads its tenant's rows with a pk above the last one it delivered. That misses
-nothing only if rows become visible in pk order:
+Each row carries ``seq``, the next number of its tenant's sequence for the feed
+(``controlplane.store.sequences``): ids say nothing about other tenants. A watcher reads its
+tenant's rows numbered above the last one it delivered. That misses nothing only if rows become
+visible in number order, and if a number is never handed out twice:
 
-- SQLite has one writer at a time, so commit order is pk order; feed tables are
-  ``AUTOINCREMENT``, so the pk of a deleted row is never handed out again.
-- PostgreSQL hands out pks at insert while transactions commit in any order. An appender
-  first takes a transaction lock on (feed, tenant) (``ORDER_LOCK``), so the next appender of
-  that tenant gets its pk only after this one has committed or rolled back.
+- SQLite has one writer at a time, so commit order is number order.
+- PostgreSQL transactions commit in any order. An appender first takes a transaction lock on
+  (feed, tenant) (``ORDER_LOCK``), so the next appender of that tenant gets its number only
+  after this one has committed or rolled back.
+- A sequence keeps its last value in its own row, which deleting feed rows (a model's events
+  go with the model) leaves as it is.
 
 ``FeedChanges`` wakes the watchers of this process when a transaction that appended to their
 feed commits. Changes committed by another server process on PostgreSQL arrive at once as
@@ -31,15 +34,9 @@ from typing import Any
 import asyncpg
 from sqlalchemy import text
 
-from controlplane.store.models import GovernanceEvent, ModelAliasChange
-
+# The feeds; each is also the name of the tenant sequence that numbers its rows.
 GOVERNANCE_EVENTS = "governance_events"
 MODEL_ALIAS_CHANGES = "model_alias_changes"
-# Each feed's table (a model with an integer ``pk``).
-FEED_MODELS: dict[str, Any] = {
-    GOVERNANCE_EVENTS: GovernanceEvent,
-    MODEL_ALIAS_CHANGES: ModelAliasChange,
-}
 
 ORDER_LOCK = text("SELECT pg_advisory_xact_lock(hashtext(:feed), hashtext(:tenant))")
 # PostgreSQL's channel for feed notices; the payload is "<origin> <feed> <tenant>".
@@ -60,7 +57,7 @@ class FeedChanges:
         self._generations: dict[Key, int] = {}
         self._waiters: dict[Key, asyncio.Event] = {}
         self._watched: Counter[Key] = Counter()
-        # The newest pk ``poll`` saw of each watched key.
+        # The newest number ``poll`` saw of each watched key.
         self._polled: dict[Key, int] = {}
         self.closed = False
 
@@ -80,13 +77,13 @@ class FeedChanges:
         """The (feed, tenant) pairs that have watchers now."""
         return list(self._watched)
 
-    async def poll(self, newest_pk: Callable[[str, str], Awaitable[int]]) -> None:
-        """Looks for changes committed by other processes: reads the newest pk of each
-        watched (feed, tenant) with ``newest_pk(feed, tenant)`` and wakes its watchers when
+    async def poll(self, newest_seq: Callable[[str, str], Awaitable[int]]) -> None:
+        """Looks for changes committed by other processes: reads the newest number of each
+        watched (feed, tenant) with ``newest_seq(feed, tenant)`` and wakes its watchers when
         it moved, or when the key is newly watched (a commit may have come before the
         watcher's first wait)."""
         for key in list(self._watched):
-            newest = await newest_pk(*key)
+            newest = await newest_seq(*key)
             if self._polled.get(key) != newest:
                 self._polled[key] = newest
                 self.notify(*key)

@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from controlplane.domain import filtering as fl
 from controlplane.domain import governance as rules
-from controlplane.store import online_evaluations, registry
+from controlplane.store import online_evaluations, registry, sequences
 from controlplane.store.direct import TENANT_PARAM, DirectUnit, Prepared
+from controlplane.store.feeds import GOVERNANCE_EVENTS
 from controlplane.store.models import (
     GovernanceEvent,
     ModelAlias,
@@ -23,7 +24,9 @@ from controlplane.store.models import (
     ModelVersion,
     ModelVersionMetric,
     ModelVersionReview,
+    Principal,
     ReleasePolicy,
+    RoleBinding,
 )
 from controlplane.store.query import Column, ListSchema
 from controlplane.store.tenancy import current_tenant
@@ -93,6 +96,7 @@ async def upsert_policy(
             required_card_fields=[],
             require_signature=False,
             protected_aliases=[],
+            require_non_admin_approvers=False,
             create_time=now,
             update_time=now,
         )
@@ -105,6 +109,22 @@ async def upsert_policy(
         row.touch(now)
     await session.flush()
     return row
+
+
+async def principal_roles(
+    session: AsyncSession, principal_ids: Sequence[str]
+) -> dict[str, set[int]]:
+    """The roles bound to each of the tenant's principals ``principal_ids`` (none: absent)."""
+    roles: dict[str, set[int]] = {}
+    if principal_ids:
+        rows = await session.execute(
+            select(Principal.principal_id, RoleBinding.role)
+            .join(RoleBinding, RoleBinding.principal_pk == Principal.pk)
+            .where(Principal.principal_id.in_(set(principal_ids)))
+        )
+        for principal_id, role in rows:
+            roles.setdefault(principal_id, set()).add(int(role))
+    return roles
 
 
 # -- review rounds ----------------------------------------------------------------------------
@@ -162,7 +182,7 @@ def add_review(
 # -- events -----------------------------------------------------------------------------------
 
 
-def add_event(
+async def add_event(
     session: AsyncSession,
     version: ModelVersion,
     action: str,
@@ -173,38 +193,41 @@ def add_event(
     request_id: str,
     now: int,
     detail: dict[str, Any],
-) -> None:
-    session.add(
-        GovernanceEvent(
-            tenant_id=current_tenant(),
-            model_pk=version.model_pk,
-            version_pk=version.pk,
-            action=action,
-            from_state=from_state,
-            to_state=to_state,
-            principal=principal,
-            reason=reason,
-            request_id=request_id,
-            time=now,
-            detail=detail,
-        )
+) -> GovernanceEvent:
+    """Appends an event, numbered in the tenant's sequence; the caller holds the feed's turn
+    (``UnitOfWork.append_to_feed``)."""
+    event = GovernanceEvent(
+        tenant_id=current_tenant(),
+        seq=await sequences.next_value(session, GOVERNANCE_EVENTS),
+        model_pk=version.model_pk,
+        version_pk=version.pk,
+        action=action,
+        from_state=from_state,
+        to_state=to_state,
+        principal=principal,
+        reason=reason,
+        request_id=request_id,
+        time=now,
+        detail=detail,
     )
+    session.add(event)
+    return event
 
 
 async def events_after(
     session: AsyncSession,
     conditions: Sequence[ColumnElement[bool]],
-    after_pk: int,
+    after_seq: int,
     limit: int,
 ) -> list[tuple[GovernanceEvent, str, int]]:
-    """The tenant's events matching ``conditions`` with a pk above ``after_pk``, in pk order
-    (the order they committed in: ``controlplane.store.feeds``), each with its version's
-    model id and number (for its name), in one query."""
+    """The tenant's events matching ``conditions`` numbered above ``after_seq``, in order (the
+    order they committed in: ``controlplane.store.feeds``), each with its version's model id
+    and number (for its name), in one query."""
     rows = await session.execute(
         select(GovernanceEvent, ModelVersion.model_id, ModelVersion.number)
         .join(ModelVersion, ModelVersion.pk == GovernanceEvent.version_pk)
-        .where(*conditions, GovernanceEvent.pk > after_pk)
-        .order_by(GovernanceEvent.pk)
+        .where(*conditions, GovernanceEvent.seq > after_seq)
+        .order_by(GovernanceEvent.seq)
         .limit(limit)
     )
     return [(event, model_id, int(number)) for event, model_id, number in rows]
@@ -213,7 +236,7 @@ async def events_after(
 async def last_event(session: AsyncSession) -> GovernanceEvent | None:
     """The tenant's newest event."""
     return await session.scalar(
-        select(GovernanceEvent).order_by(GovernanceEvent.pk.desc()).limit(1)
+        select(GovernanceEvent).order_by(GovernanceEvent.seq.desc()).limit(1)
     )
 
 
@@ -320,4 +343,4 @@ async def rollback_target(
             row = versions.get(number)
             if row is not None and row.state == rules.RELEASED:
                 return row
-        before = changes[-1].pk
+        before = changes[-1].seq

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -35,6 +36,11 @@ ID = String(63)
 KEY = String(250)
 # Integer primary keys: BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
 PK = BigInteger().with_variant(Integer(), "sqlite")
+# Numbers a caller can name or make grow (version numbers, etag counters, review rounds,
+# per-tenant sequences): signed 64-bit on both stores, so both accept the same range. SQLite's
+# INTEGER already is; PostgreSQL's would be 32-bit. (Enum codes and per-batch point counts
+# stay Integer: the server maps the codes from names and bounds the batches.)
+INT64 = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Base(DeclarativeBase):
@@ -50,7 +56,7 @@ class TenantOwned:
 class Versioned:
     """A mutable resource: ``version`` grows by one on every change and backs the etag."""
 
-    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    version: Mapped[int] = mapped_column(INT64, nullable=False, default=1)
     create_time: Mapped[int] = mapped_column(BigInteger, nullable=False)
     update_time: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
@@ -146,6 +152,19 @@ class IdempotencyRecord(TenantOwned, Base):
     request_hash: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=False)
     response: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     create_time: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class TenantSequence(TenantOwned, Base):
+    """A per-tenant counter (``controlplane.store.sequences``): the last number handed out in
+    one of the tenant's sequences (``name``). Ids a tenant sees come from these, not from
+    primary keys that every tenant's writes advance, so they say nothing about other tenants.
+    A number is never handed out twice, even after the row that had it was deleted."""
+
+    __tablename__ = "tenant_sequences"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+    pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(63), nullable=False)
+    value: Mapped[int] = mapped_column(INT64, nullable=False)
 
 
 # -- metadata ---------------------------------------------------------------------------------
@@ -368,7 +387,7 @@ class RegisteredModel(TenantOwned, Versioned, Base):
     description: Mapped[str] = mapped_column(Text, nullable=False, default="")
     # The newest version's number; the next version is this + 1, allocated under the row lock
     # of the write transaction, so numbers are never reused, even after a delete.
-    latest_version: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    latest_version: Mapped[int] = mapped_column(INT64, nullable=False, default=0)
 
 
 class RegisteredModelTag(TenantOwned, Base):
@@ -397,7 +416,7 @@ class ModelVersion(TenantOwned, Versioned, Base):
     )
     # Denormalised so a version's resource name needs no join.
     model_id: Mapped[str] = mapped_column(ID, nullable=False)
-    number: Mapped[int] = mapped_column(Integer, nullable=False)
+    number: Mapped[int] = mapped_column(INT64, nullable=False)
     description: Mapped[str] = mapped_column(Text, nullable=False, default="")
     state: Mapped[int] = mapped_column(Integer, nullable=False)
     author: Mapped[str] = mapped_column(String(512), nullable=False, default="")
@@ -451,14 +470,20 @@ class ModelVersionMetric(TenantOwned, Base):
 
 
 class OnlineEvaluation(TenantOwned, Base):
-    """Results of a version measured while it serves, over a time window (append-only)."""
+    """Results of a version measured while it serves, over a time window (append-only).
+    ``number`` is its id in its name: 1, 2, ... per version (the next is allocated under the
+    version's row lock), so it says nothing about other versions or tenants."""
 
     __tablename__ = "online_evaluations"
-    __table_args__ = (Index(None, "tenant_id", "version_pk", "pk"),)
+    __table_args__ = (
+        Index(None, "tenant_id", "version_pk", "pk"),
+        UniqueConstraint("version_pk", "number"),
+    )
     pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
     version_pk: Mapped[int] = mapped_column(
         ForeignKey("model_versions.pk", ondelete="CASCADE"), nullable=False
     )
+    number: Mapped[int] = mapped_column(INT64, nullable=False)
     window_start: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     window_end: Mapped[int] = mapped_column(BigInteger, nullable=False)
     record_time: Mapped[int] = mapped_column(BigInteger, nullable=False)
@@ -503,17 +528,23 @@ class ModelAlias(TenantOwned, Versioned, Base):
 
 class ModelAliasChange(TenantOwned, Base):
     """Append-only: one row per move (create, move, delete) of an alias. A feed
-    (``controlplane.store.feeds``): on SQLite its pks are AUTOINCREMENT, never reused."""
+    (``controlplane.store.feeds``) followed by ``seq``, the tenant's own sequence."""
 
     __tablename__ = "model_alias_changes"
-    __table_args__ = (Index(None, "model_pk", "alias", "pk"), {"sqlite_autoincrement": True})
+    __table_args__ = (
+        Index(None, "model_pk", "alias", "seq"),
+        UniqueConstraint("tenant_id", "seq"),
+        {"sqlite_autoincrement": True},
+    )
     pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    # The change's id in its name and in watch cursors: 1, 2, ... per tenant.
+    seq: Mapped[int] = mapped_column(INT64, nullable=False)
     model_pk: Mapped[int] = mapped_column(
         ForeignKey("registered_models.pk", ondelete="CASCADE"), nullable=False
     )
     alias: Mapped[str] = mapped_column(ID, nullable=False)
-    previous_version: Mapped[int | None] = mapped_column(Integer)
-    version: Mapped[int | None] = mapped_column(Integer)
+    previous_version: Mapped[int | None] = mapped_column(INT64)
+    version: Mapped[int | None] = mapped_column(INT64)
     principal: Mapped[str] = mapped_column(String(512), nullable=False)
     reason: Mapped[str] = mapped_column(String(1000), nullable=False, default="")
     request_id: Mapped[str] = mapped_column(String(64), nullable=False, default="")
@@ -533,12 +564,16 @@ class ReleasePolicy(TenantOwned, Versioned, Base):
     pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
     thresholds: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
     champion_rules: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
-    required_approvals: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    required_approvals: Mapped[int] = mapped_column(INT64, nullable=False, default=1)
     required_card_fields: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
     require_signature: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     # Aliases only governance moves (release, rollback).
     protected_aliases: Mapped[list[str]] = mapped_column(
         JSON, nullable=False, default=list, server_default="[]"
+    )
+    # Approvals by the tenant's administrators (and platform administrators) do not count.
+    require_non_admin_approvers: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
     )
 
 
@@ -552,7 +587,7 @@ class ModelVersionReview(TenantOwned, Base):
     version_pk: Mapped[int] = mapped_column(
         ForeignKey("model_versions.pk", ondelete="CASCADE"), nullable=False, index=True
     )
-    review_round: Mapped[int] = mapped_column(Integer, nullable=False)
+    review_round: Mapped[int] = mapped_column(INT64, nullable=False)
     principal: Mapped[str] = mapped_column(String(512), nullable=False)
     # "approve" or "reject".
     decision: Mapped[str] = mapped_column(String(16), nullable=False)
@@ -564,15 +599,18 @@ class ModelVersionReview(TenantOwned, Base):
 class GovernanceEvent(TenantOwned, Base):
     """One move of a version through governance (submit, approve, reject, release, retire,
     rollback): what pipelines and deployments follow. Append-only, and a feed
-    (``controlplane.store.feeds``): on SQLite its pks are AUTOINCREMENT, never reused."""
+    (``controlplane.store.feeds``) followed by ``seq``, the tenant's own sequence."""
 
     __tablename__ = "governance_events"
     __table_args__ = (
-        Index(None, "tenant_id", "model_pk", "pk"),
+        Index(None, "tenant_id", "model_pk", "seq"),
         Index(None, "tenant_id", "time"),
+        UniqueConstraint("tenant_id", "seq"),
         {"sqlite_autoincrement": True},
     )
     pk: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    # The event's id in its name and in watch cursors: 1, 2, ... per tenant.
+    seq: Mapped[int] = mapped_column(INT64, nullable=False)
     model_pk: Mapped[int] = mapped_column(
         ForeignKey("registered_models.pk", ondelete="CASCADE"), nullable=False, index=True
     )

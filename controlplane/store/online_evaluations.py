@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -45,10 +45,16 @@ async def registered_triples(session: AsyncSession, version_pk: int) -> set[tupl
 async def record(
     session: AsyncSession, version_pk: int, new: NewOnlineEvaluation, principal: str, now: int
 ) -> OnlineEvaluation:
+    """Records an online evaluation of a version the caller read in this write transaction (so
+    its row is locked: the evaluation's number, the next of the version's, is this one's)."""
     tenant = current_tenant()
+    last = await session.scalar(
+        select(func.max(OnlineEvaluation.number)).where(OnlineEvaluation.version_pk == version_pk)
+    )
     row = OnlineEvaluation(
         tenant_id=tenant,
         version_pk=version_pk,
+        number=int(last or 0) + 1,
         window_start=new.window_start,
         window_end=new.window_end,
         record_time=now,

@@ -1,8 +1,10 @@
-"""Keyset pagination with tamper-proof page tokens.
+"""Keyset pagination with tamper-proof, sealed page tokens.
 
-A page token carries the sort values of the last row returned, and is signed (HMAC-SHA256 with
-the server's page-token key, shared by every replica through the database) together with a
-fingerprint of the query it belongs to. A token that was altered, or that is replayed with a
+A page token carries the sort values of the last row returned together with a fingerprint of
+the query it belongs to, sealed with keys derived from the server's page-token key (shared by
+every replica through the database): authenticated (HMAC-SHA256) and encrypted, because the
+sort values end with the row's primary key, a number every tenant's writes advance, which a
+tenant must not be able to read. A token that was altered, or that is replayed with a
 different parent, filter or order, is refused with INVALID_ARGUMENT (INVALID_PAGE_TOKEN).
 Pages are found by ``WHERE (keys) > (last keys)``, never by OFFSET, so page 1000 costs what
 page 1 costs.
@@ -40,15 +42,39 @@ def page_size(
 
 
 class PageTokens:
+    """Tokens are sealed deterministically (SIV: the tag of the plaintext is the encryption's
+    nonce), so they are no longer than signed ones and the same page gives the same token."""
+
     def __init__(self, key: bytes) -> None:
         self._key = key
+        self._tag_key = self.derive_key("page-token-tag")
+        self._stream_key = self.derive_key("page-token-stream")
+
+    def derive_key(self, purpose: str) -> bytes:
+        """A key of its own for ``purpose``, derived from the server's key (the same on every
+        replica): what one use of the key reveals says nothing about another's."""
+        message = b"controlplane key for " + purpose.encode()
+        return hmac.new(self._key, message, hashlib.sha256).digest()
 
     def _sign(self, body: bytes) -> bytes:
+        """The signature of the tokens issued before they were sealed (still accepted)."""
         return hmac.new(self._key, body, hashlib.sha256).digest()[:_SIGNATURE_BYTES]
+
+    def _tag(self, body: bytes) -> bytes:
+        return hmac.new(self._tag_key, body, hashlib.sha256).digest()[:_SIGNATURE_BYTES]
+
+    def _crypt(self, tag: bytes, data: bytes) -> bytes:
+        """``data`` XOR the key stream of ``tag`` (HMAC-SHA256 in counter mode)."""
+        stream = b"".join(
+            hmac.new(self._stream_key, tag + block.to_bytes(4, "big"), hashlib.sha256).digest()
+            for block in range((len(data) + 31) // 32)
+        )
+        return bytes(a ^ b for a, b in zip(data, stream, strict=False))
 
     def encode(self, query: Sequence[Any], position: Sequence[Any]) -> str:
         body = json.dumps([list(query), list(position)], separators=(",", ":")).encode()
-        return base64.urlsafe_b64encode(self._sign(body) + body).decode().rstrip("=")
+        tag = self._tag(body)
+        return base64.urlsafe_b64encode(tag + self._crypt(tag, body)).decode().rstrip("=")
 
     def decode(self, token: str, query: Sequence[Any]) -> list[Any] | None:
         """The position in ``token``, None for an empty token; raises when it is not genuine
@@ -59,11 +85,14 @@ class PageTokens:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         except (ValueError, TypeError):
             raise _bad_token() from None
-        signature, body = raw[:_SIGNATURE_BYTES], raw[_SIGNATURE_BYTES:]
-        if len(signature) != _SIGNATURE_BYTES or not hmac.compare_digest(
-            signature, self._sign(body)
-        ):
+        tag, sealed = raw[:_SIGNATURE_BYTES], raw[_SIGNATURE_BYTES:]
+        if len(tag) != _SIGNATURE_BYTES:
             raise _bad_token()
+        body = self._crypt(tag, sealed)
+        if not hmac.compare_digest(tag, self._tag(body)):
+            if not hmac.compare_digest(tag, self._sign(sealed)):
+                raise _bad_token()
+            body = sealed  # issued before tokens were sealed: signed, in clear
         token_query, position = json.loads(body)
         if token_query != json.loads(json.dumps(list(query))):
             raise InvalidPageToken.for_field(

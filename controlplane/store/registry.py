@@ -25,6 +25,7 @@ from controlplane.errors import (
     NotFound,
 )
 from controlplane.names import ARTIFACT, MODEL, MODEL_ALIAS, MODEL_VERSION
+from controlplane.store import sequences
 from controlplane.store.db import UnitOfWork
 from controlplane.store.direct import TENANT_PARAM, DirectUnit, Prepared
 from controlplane.store.feeds import MODEL_ALIAS_CHANGES
@@ -450,19 +451,22 @@ async def record_alias_change(
     now: int,
 ) -> None:
     """Appends a change to the alias history (a feed: ``controlplane.store.feeds``; the
-    turn is taken here, after the transaction's row locks, as its last lock)."""
+    turn is taken here, after the transaction's row locks, as its last lock), numbered in the
+    tenant's sequence."""
     await unit.append_to_feed(MODEL_ALIAS_CHANGES)
+    seq = await sequences.next_value(unit.session, MODEL_ALIAS_CHANGES)
     unit.session.add(
         ModelAliasChange(
             tenant_id=current_tenant(),
             **alias_change_values(
-                model_pk, alias, previous, version, principal, reason, request_id, now
+                seq, model_pk, alias, previous, version, principal, reason, request_id, now
             ),
         )
     )
 
 
 def alias_change_values(
+    seq: int,
     model_pk: int,
     alias: str,
     previous: int | None,
@@ -474,6 +478,7 @@ def alias_change_values(
 ) -> dict[str, Any]:
     """The model_alias_changes row of one move (all columns but ``pk`` and ``tenant_id``)."""
     return {
+        "seq": seq,
         "model_pk": model_pk,
         "alias": alias,
         "previous_version": previous,
@@ -522,28 +527,28 @@ async def set_alias(
 
 
 async def alias_history(
-    session: AsyncSession, model_pk: int, alias: str, before_pk: int | None, limit: int
+    session: AsyncSession, model_pk: int, alias: str, before_seq: int | None, limit: int
 ) -> list[ModelAliasChange]:
-    """Changes of one alias, newest first, older than ``before_pk`` (keyset)."""
+    """Changes of one alias, newest first, older than ``before_seq`` (keyset)."""
     stmt = select(ModelAliasChange).where(
         ModelAliasChange.model_pk == model_pk, ModelAliasChange.alias == alias
     )
-    if before_pk is not None:
-        stmt = stmt.where(ModelAliasChange.pk < before_pk)
-    rows = await session.scalars(stmt.order_by(ModelAliasChange.pk.desc()).limit(limit))
+    if before_seq is not None:
+        stmt = stmt.where(ModelAliasChange.seq < before_seq)
+    rows = await session.scalars(stmt.order_by(ModelAliasChange.seq.desc()).limit(limit))
     return list(rows)
 
 
 async def alias_changes_after(
-    session: AsyncSession, scope: Sequence[Any], after_pk: int, limit: int
+    session: AsyncSession, scope: Sequence[Any], after_seq: int, limit: int
 ) -> list[tuple[ModelAliasChange, str]]:
-    """The tenant's alias changes in ``scope`` with a pk above ``after_pk``, in pk order (the
+    """The tenant's alias changes in ``scope`` numbered above ``after_seq``, in order (the
     order they committed in: ``controlplane.store.feeds``), each with its model's id."""
     rows = await session.execute(
         select(ModelAliasChange, RegisteredModel.model_id)
         .join(RegisteredModel, RegisteredModel.pk == ModelAliasChange.model_pk)
-        .where(*scope, ModelAliasChange.pk > after_pk)
-        .order_by(ModelAliasChange.pk)
+        .where(*scope, ModelAliasChange.seq > after_seq)
+        .order_by(ModelAliasChange.seq)
         .limit(limit)
     )
     return [(change, model_id) for change, model_id in rows]
@@ -555,7 +560,7 @@ async def last_alias_change(session: AsyncSession) -> tuple[ModelAliasChange, st
         await session.execute(
             select(ModelAliasChange, RegisteredModel.model_id)
             .join(RegisteredModel, RegisteredModel.pk == ModelAliasChange.model_pk)
-            .order_by(ModelAliasChange.pk.desc())
+            .order_by(ModelAliasChange.seq.desc())
             .limit(1)
         )
     ).first()
@@ -563,7 +568,7 @@ async def last_alias_change(session: AsyncSession) -> tuple[ModelAliasChange, st
 
 
 def alias_change_name(change: ModelAliasChange, model_id: str) -> str:
-    return f"{MODEL_ALIAS.format(change.tenant_id, model_id, change.alias)}/changes/{change.pk}"
+    return f"{MODEL_ALIAS.format(change.tenant_id, model_id, change.alias)}/changes/{change.seq}"
 
 
 async def alias_ever_existed(session: AsyncSession, model_pk: int, alias: str) -> bool:
@@ -806,11 +811,12 @@ def record_alias_change_direct(
     now: int,
 ) -> None:
     direct.append_to_feed(MODEL_ALIAS_CHANGES)
+    seq = sequences.next_value_direct(direct, MODEL_ALIAS_CHANGES)
     direct.execute_many(
         _ALIAS_CHANGE_INSERT,
         [
             alias_change_values(
-                model_pk, alias, previous, version, principal, reason, request_id, now
+                seq, model_pk, alias, previous, version, principal, reason, request_id, now
             )
         ],
     )

@@ -25,6 +25,11 @@ from controlplane.store.models import Base, TenantOwned
 
 _PLATFORM = object()
 _scope: ContextVar[str | object | None] = ContextVar("controlplane_tenant_scope", default=None)
+# The tenant a request addressed (``set_tenant``), which must exist: every transaction run for
+# it checks that it does (``Database``), for platform administrators too, whom the server lets
+# address any tenant name. ``tenant_scope`` and ``platform_scope`` (the server's own work, such
+# as creating a tenant) lift the check for their block.
+_addressed: ContextVar[str | None] = ContextVar("controlplane_addressed_tenant", default=None)
 
 
 class TenancyViolation(RuntimeError):
@@ -34,9 +39,11 @@ class TenancyViolation(RuntimeError):
 @contextmanager
 def tenant_scope(tenant_id: str) -> Iterator[None]:
     token = _scope.set(tenant_id)
+    addressed = _addressed.set(None)
     try:
         yield
     finally:
+        _addressed.reset(addressed)
         _scope.reset(token)
 
 
@@ -44,15 +51,26 @@ def tenant_scope(tenant_id: str) -> Iterator[None]:
 def platform_scope() -> Iterator[None]:
     """Lifts scoping for platform work that must see every tenant (use sparingly)."""
     token = _scope.set(_PLATFORM)
+    addressed = _addressed.set(None)
     try:
         yield
     finally:
+        _addressed.reset(addressed)
         _scope.reset(token)
 
 
 def set_tenant(tenant_id: str) -> None:
-    """Sets the tenant for the rest of the current task (used by the tenancy interceptor)."""
+    """Sets the tenant for the rest of the current task (used by the tenancy interceptor):
+    the tenant a request addresses, which must exist (``addressed_tenant``)."""
     _scope.set(tenant_id)
+    _addressed.set(tenant_id)
+
+
+def addressed_tenant() -> str | None:
+    """The tenant the current request addressed, which each of its transactions must find in
+    the tenants table (None for the server's own work, in ``tenant_scope`` or
+    ``platform_scope``)."""
+    return _addressed.get()
 
 
 def current_tenant() -> str:

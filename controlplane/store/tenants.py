@@ -21,9 +21,11 @@ from controlplane.store.models import (
     RegisteredModel,
     RoleBinding,
     Tenant,
+    TenantSequence,
 )
 from controlplane.store.query import Column, ListSchema
 from controlplane.store.tenancy import current_tenant, platform_scope
+from controlplane.store.tenant_check import note_deleted
 from controlplane.v1 import tenant_service_pb2 as pb
 
 TENANT_SCHEMA = ListSchema(
@@ -105,8 +107,10 @@ async def delete_tenant(session: AsyncSession, tenant: Tenant) -> None:
             )
     await session.execute(delete(Principal))
     await session.execute(delete(IdempotencyRecord))
+    await session.execute(delete(TenantSequence))
     with platform_scope():
         await session.delete(tenant)
+    note_deleted(session, tenant.id)
 
 
 # -- principals -------------------------------------------------------------------------------

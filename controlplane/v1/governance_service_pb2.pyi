@@ -58,7 +58,7 @@ class ChampionRule(_message.Message):
     def __init__(self, key: _Optional[str] = ..., max_regression: _Optional[float] = ..., split: _Optional[str] = ..., lower_is_better: _Optional[bool] = ..., alias: _Optional[str] = ...) -> None: ...
 
 class ReleasePolicy(_message.Message):
-    __slots__ = ("name", "thresholds", "champion_rules", "required_approvals", "required_card_fields", "require_signature", "update_time", "etag", "protected_aliases")
+    __slots__ = ("name", "thresholds", "champion_rules", "required_approvals", "required_card_fields", "require_signature", "update_time", "etag", "protected_aliases", "require_non_admin_approvers")
     NAME_FIELD_NUMBER: _ClassVar[int]
     THRESHOLDS_FIELD_NUMBER: _ClassVar[int]
     CHAMPION_RULES_FIELD_NUMBER: _ClassVar[int]
@@ -68,6 +68,7 @@ class ReleasePolicy(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
     PROTECTED_ALIASES_FIELD_NUMBER: _ClassVar[int]
+    REQUIRE_NON_ADMIN_APPROVERS_FIELD_NUMBER: _ClassVar[int]
     name: str
     thresholds: _containers.RepeatedCompositeFieldContainer[MetricThreshold]
     champion_rules: _containers.RepeatedCompositeFieldContainer[ChampionRule]
@@ -77,7 +78,8 @@ class ReleasePolicy(_message.Message):
     update_time: _timestamp_pb2.Timestamp
     etag: str
     protected_aliases: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., thresholds: _Optional[_Iterable[_Union[MetricThreshold, _Mapping]]] = ..., champion_rules: _Optional[_Iterable[_Union[ChampionRule, _Mapping]]] = ..., required_approvals: _Optional[int] = ..., required_card_fields: _Optional[_Iterable[str]] = ..., require_signature: _Optional[bool] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ..., protected_aliases: _Optional[_Iterable[str]] = ...) -> None: ...
+    require_non_admin_approvers: bool
+    def __init__(self, name: _Optional[str] = ..., thresholds: _Optional[_Iterable[_Union[MetricThreshold, _Mapping]]] = ..., champion_rules: _Optional[_Iterable[_Union[ChampionRule, _Mapping]]] = ..., required_approvals: _Optional[int] = ..., required_card_fields: _Optional[_Iterable[str]] = ..., require_signature: _Optional[bool] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ..., protected_aliases: _Optional[_Iterable[str]] = ..., require_non_admin_approvers: _Optional[bool] = ...) -> None: ...
 
 class PolicyCheck(_message.Message):
     __slots__ = ("name", "passed", "detail")

@@ -24,6 +24,7 @@ from controlplane.domain.governance import (
     ReleasePolicy,
 )
 from controlplane.errors import FailedPrecondition, PermissionDenied
+from controlplane.v1 import tenant_service_pb2 as tenant_pb
 
 # The specification, written out: which actions each state allows, and where each leads.
 ALLOWED = {
@@ -190,3 +191,44 @@ def test_required_checks_signature_card_fields_and_approvals() -> None:
     assert gov.evaluate(policy, complete).passed
     without = gov.evaluate(policy, incomplete, include_approvals=False)
     assert "approvals" not in {check.name for check in without.checks}
+
+
+# -- approvers who are not administrators -----------------------------------------------------
+
+ADMIN_ONLY = ReleasePolicy(require_non_admin_approvers=True)
+
+
+def test_administrators_are_the_tenants_admins_and_anyone_from_another_tenant() -> None:
+    roles = {
+        "ada": [tenant_pb.ROLE_ADMIN, tenant_pb.ROLE_APPROVER],
+        "bob": [tenant_pb.ROLE_APPROVER],
+    }
+    principals = [
+        "tenants/acme/principals/ada",
+        "tenants/acme/principals/bob",
+        "tenants/acme/principals/cy",  # no role at all
+        "tenants/platform/principals/admin",  # only platform administrators act elsewhere
+    ]
+    assert gov.administrators(principals, "acme", roles) == {
+        "tenants/acme/principals/ada",
+        "tenants/platform/principals/admin",
+    }
+    platform_roles = {"admin": [tenant_pb.ROLE_PLATFORM_ADMIN]}
+    assert gov.administrators(
+        ["tenants/platform/principals/admin"], "platform", platform_roles
+    ) == {"tenants/platform/principals/admin"}
+
+
+def test_an_administrators_approval_is_refused_only_when_the_policy_says_so() -> None:
+    gov.check_approver(ReleasePolicy(), True, "v")
+    gov.check_approver(ADMIN_ONLY, False, "v")
+    with pytest.raises(PermissionDenied, match="not administrators") as caught:
+        gov.check_approver(ADMIN_ONLY, True, "v")
+    assert caught.value.metadata["rule"] == "non_admin_approvers"
+
+
+def test_counted_approvals_leave_out_administrators_only_when_the_policy_says_so() -> None:
+    approvers = ["a", "b", "c"]
+    assert gov.counted_approvals(ReleasePolicy(), approvers, {"a"}) == 3
+    assert gov.counted_approvals(ADMIN_ONLY, approvers, {"a"}) == 2
+    assert gov.counted_approvals(ADMIN_ONLY, approvers, approvers) == 0

@@ -3269,6 +3269,14 @@ class ReleasePolicy(betterproto2.Message):
     "champion" listed, nothing becomes champion without passing this policy. Empty by default.
     """
 
+    require_non_admin_approvers: "bool" = betterproto2.field(10, betterproto2.TYPE_BOOL)
+    """
+    Approvals by the tenant's administrators (ROLE_ADMIN in the tenant) and by platform
+    administrators do not count toward required_approvals, and such a caller's
+    ApproveModelVersion is refused (PERMISSION_DENIED): an administrator can grant itself
+    ROLE_APPROVER, so without this a tenant admin is trusted to approve. Rejections still count.
+    """
+
 
 default_message_pool.register_message("controlplane.v1", "ReleasePolicy", ReleasePolicy)
 

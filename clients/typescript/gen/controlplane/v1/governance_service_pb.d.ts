@@ -158,6 +158,16 @@ export declare type ReleasePolicy = Message<"controlplane.v1.ReleasePolicy"> & {
    * @generated from field: repeated string protected_aliases = 9;
    */
   protectedAliases: string[];
+
+  /**
+   * Approvals by the tenant's administrators (ROLE_ADMIN in the tenant) and by platform
+   * administrators do not count toward required_approvals, and such a caller's
+   * ApproveModelVersion is refused (PERMISSION_DENIED): an administrator can grant itself
+   * ROLE_APPROVER, so without this a tenant admin is trusted to approve. Rejections still count.
+   *
+   * @generated from field: bool require_non_admin_approvers = 10;
+   */
+  requireNonAdminApprovers: boolean;
 };
 
 /**
