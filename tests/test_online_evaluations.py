@@ -70,7 +70,9 @@ async def test_results_are_recorded_listed_and_audited(world: TenantWorld) -> No
     ]
     assert first.recorded_by == editor.principal
     assert not first.HasField("window_start_time")
-    assert before <= clock.from_timestamp(first.window_end_time) <= after  # ends now
+    assert (
+        before <= clock.from_timestamp(first.window_end_time, "window_end_time") <= after
+    )  # ends now
     second = await record(
         editor,
         version,
