@@ -248,6 +248,16 @@ async def test_errors_exit_1_with_code_and_fields(server, world, capsys) -> None
     assert code == 1 and err.startswith("error: PERMISSION_DENIED: ")
 
 
+async def test_listing_in_a_tenant_that_does_not_exist_fails_for_every_caller(
+    server, world, capsys
+) -> None:
+    for token in (server.admin_key, world["admin"].token):
+        cli = Cli(server, token, capsys)
+        code, out, err = await cli.run("experiments", "list", "no-such-tenant")
+        assert code == 1 and out == ""
+        assert err.startswith("error: NOT_FOUND: tenants/no-such-tenant"), err
+
+
 async def test_errors_with_output_json_are_one_json_object_on_stderr(
     server, world, capsys, tmp_path: Path
 ) -> None:
