@@ -16,6 +16,7 @@ import random
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, cast
 
 import grpc
@@ -230,21 +231,6 @@ def _with_map(sample: message.Message, fd: FD, entries: dict[str, str]) -> Build
     return build
 
 
-def _with_message(sample: message.Message, fd: FD, fields: dict[str, Any]) -> Build:
-    def build() -> message.Message:
-        edited = _copy(sample)
-        value = message_factory.GetMessageClass(fd.message_type)(**fields)
-        if fd.is_repeated:
-            container = getattr(edited, fd.name)
-            del container[:]
-            container.add().CopyFrom(value)
-        else:
-            getattr(edited, fd.name).CopyFrom(value)
-        return edited
-
-    return build
-
-
 def _with_child(sample: message.Message, fd: FD, build_child: Build) -> Build:
     def build() -> message.Message:
         edited = _copy(sample)
@@ -287,7 +273,8 @@ def _field_mutations(sample: message.Message, fd: FD, depth: int) -> Iterator[tu
         return
     if fd.type == FD.TYPE_MESSAGE:
         for label, fields in _well_known(fd):
-            yield f".{label}", _with_message(sample, fd, fields)
+            message_type = message_factory.GetMessageClass(fd.message_type)
+            yield f".{label}", _with_child(sample, fd, partial(message_type, **fields))
         if depth >= 3 or fd.message_type.full_name.startswith("google.protobuf."):
             return
         child_type = message_factory.GetMessageClass(fd.message_type)
