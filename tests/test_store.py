@@ -13,6 +13,7 @@ import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import select, text
 
+from controlplane.errors import Conflict
 from controlplane.store import migrate, sequences
 from controlplane.store.audit import CallInfo, call_info
 from controlplane.store.db import Database
@@ -377,3 +378,31 @@ async def test_postgres_row_level_security_covers_every_tenant_table(
         )
         protected = {name for (name,) in rows}
     assert tenant_tables - protected == set()
+
+
+async def _lock_in_order(db: Database, first: str, second: str, both_hold: asyncio.Barrier) -> None:
+    """A write that locks experiment ``first``, waits until the other write holds its first
+    lock too, then locks ``second``."""
+    with tenant_scope("a"):
+        async with db.write() as unit:
+            lock = "SELECT 1 FROM experiments WHERE experiment_id = :id FOR UPDATE"
+            await unit.session.execute(text(lock), {"id": first})
+            await both_hold.wait()
+            await unit.session.execute(text(lock), {"id": second})
+            unit.audit(f"tenants/a/experiments/{first}")
+
+
+async def test_a_deadlock_between_two_writers_is_aborted_for_a_retry(
+    postgres_two_tenants: Database,
+) -> None:
+    db = postgres_two_tenants
+    await _add_experiment(db, "a", "z")
+    both_hold = asyncio.Barrier(2)
+    outcomes = await asyncio.gather(
+        _lock_in_order(db, "x", "z", both_hold),
+        _lock_in_order(db, "z", "x", both_hold),
+        return_exceptions=True,
+    )
+    failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+    # PostgreSQL breaks the cycle by failing one of them: ABORTED, which says "retry".
+    assert len(failures) == 1 and isinstance(failures[0], Conflict), outcomes

@@ -19,7 +19,7 @@ from typing import Any, cast
 from sqlalchemy import Select, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -153,18 +153,32 @@ def _on_write_flush(session: Session, *_: Any) -> None:
         session.info["mutated"] = True
 
 
-def _is_unique_violation(exc: IntegrityError | sqlite3.IntegrityError) -> bool:
-    original = exc.orig if isinstance(exc, IntegrityError) else exc
-    sqlstate = getattr(original, "sqlstate", None) or getattr(
+# PostgreSQL's answers to two transactions that raced: a deadlock one of them lost, and a
+# serialization failure. Either is undone whole, and the same call can simply be made again.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def _sqlstate(exc: DBAPIError | sqlite3.Error) -> str | None:
+    original = exc.orig if isinstance(exc, DBAPIError) else exc
+    state = getattr(original, "sqlstate", None) or getattr(
         getattr(original, "__cause__", None), "sqlstate", None
     )
-    return sqlstate == "23505" or "UNIQUE constraint failed" in str(original)
+    return state if isinstance(state, str) else None
 
 
-def _raise_conflict_if_unique(exc: IntegrityError | sqlite3.IntegrityError) -> None:
-    """A unique constraint violation (two writers racing) becomes ABORTED so the caller can
-    retry; other integrity errors are bugs and stay as they are."""
-    if _is_unique_violation(exc):
+def _is_unique_violation(exc: IntegrityError | sqlite3.IntegrityError) -> bool:
+    original = exc.orig if isinstance(exc, IntegrityError) else exc
+    return _sqlstate(exc) == "23505" or "UNIQUE constraint failed" in str(original)
+
+
+def _raise_conflict_if_raced(exc: DBAPIError | sqlite3.Error) -> None:
+    """Two writers racing (a unique constraint violation, a deadlock, a serialization
+    failure) becomes ABORTED so the caller can retry; other database errors are bugs and stay
+    as they are."""
+    raced = _sqlstate(exc) in RETRYABLE_SQLSTATES
+    if raced or (
+        isinstance(exc, IntegrityError | sqlite3.IntegrityError) and _is_unique_violation(exc)
+    ):
         raise Conflict("the write conflicted with a concurrent change; retry the call") from exc
 
 
@@ -244,8 +258,9 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[UnitOfWork]:
-        """A write transaction; commits on success, rolls back on any exception. A unique
-        constraint violation (two writers racing) becomes ABORTED so the caller can retry."""
+        """A write transaction; commits on success, rolls back on any exception. Two writers
+        racing (a unique constraint violation; on PostgreSQL also a deadlock or a
+        serialization failure) becomes ABORTED so the caller can retry."""
         async with self.writer_turn(), self._write_sessions() as session:
             unit = UnitOfWork(session, feed_origin=self._feed_origin)
             try:
@@ -256,8 +271,8 @@ class Database:
                     if not unit.audited and cast(WriteSession, session.sync_session).mutated:
                         raise RuntimeError("a mutation was about to commit without an audit event")
                     await unit._write_audit()
-            except IntegrityError as exc:
-                _raise_conflict_if_unique(exc)
+            except DBAPIError as exc:
+                _raise_conflict_if_raced(exc)
                 raise
             self.tenant_check.forget(session.info.get(DELETED_TENANTS, ()))
         for feed, tenant in unit.appended:
@@ -311,7 +326,7 @@ class Database:
                 if database.in_transaction:
                     database.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.IntegrityError):
-                    _raise_conflict_if_unique(exc)
+                    _raise_conflict_if_raced(exc)
                 raise
         for feed, tenant in unit.appended:
             self.feeds.notify(feed, tenant)
