@@ -41,6 +41,11 @@ def page_size(
     return requested or default
 
 
+# Longer than any token this server issues (a query's parent, filter and order_by are each
+# limited to a few KiB); a longer one is refused unread, so junk costs nothing to refuse.
+MAX_TOKEN_CHARACTERS = 256 * 1024
+
+
 class PageTokens:
     """Tokens are sealed deterministically (SIV: the tag of the plaintext is the encryption's
     nonce), so they are no longer than signed ones and the same page gives the same token."""
@@ -64,12 +69,12 @@ class PageTokens:
         return hmac.new(self._tag_key, body, hashlib.sha256).digest()[:_SIGNATURE_BYTES]
 
     def _crypt(self, tag: bytes, data: bytes) -> bytes:
-        """``data`` XOR the key stream of ``tag`` (HMAC-SHA256 in counter mode)."""
-        stream = b"".join(
-            hmac.new(self._stream_key, tag + block.to_bytes(4, "big"), hashlib.sha256).digest()
-            for block in range((len(data) + 31) // 32)
-        )
-        return bytes(a ^ b for a, b in zip(data, stream, strict=False))
+        """``data`` XOR the key stream of ``tag``: SHAKE-256 of the stream key and the tag, an
+        extendable-output function, so one call makes a stream of any length."""
+        size = len(data)
+        stream = hashlib.shake_256(self._stream_key + tag).digest(size)
+        mixed = int.from_bytes(data, "big") ^ int.from_bytes(stream, "big")
+        return mixed.to_bytes(size, "big")
 
     def encode(self, query: Sequence[Any], position: Sequence[Any]) -> str:
         body = json.dumps([list(query), list(position)], separators=(",", ":")).encode()
@@ -81,6 +86,8 @@ class PageTokens:
         or belongs to another query."""
         if not token:
             return None
+        if len(token) > MAX_TOKEN_CHARACTERS:  # refused before any work is spent on it
+            raise _bad_token()
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         except (ValueError, TypeError):
