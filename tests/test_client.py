@@ -490,6 +490,34 @@ async def test_log_artifact_uploads_and_download_verifies(server, world, tmp_pat
     assert downloaded == content
 
 
+async def test_a_run_in_an_existing_experiment_costs_one_call(server, world) -> None:  # type: ignore[no-untyped-def]
+    target = f"127.0.0.1:{server.port}"
+
+    def work() -> tuple[list[str], list[str], str, str]:
+        calls: list[str] = []
+        with Client(target, world["editor"].token, tenant=world.tenant_id) as client:
+            for method in ("CreateExperiment", "CreateRun"):
+                original = getattr(client.experiments, method)
+
+                def counted(*args: Any, _name: str = method, _call: Any = original) -> Any:
+                    calls.append(_name)
+                    return _call(*args)
+
+                setattr(client.experiments, method, counted)
+            with client.start_run("calls-new") as run:  # the experiment is created
+                first = run.name
+            new_experiment_calls = [c for c in calls]
+            calls.clear()
+            with client.start_run("calls-new") as run:
+                second = run.name
+            return new_experiment_calls, list(calls), first, second
+
+    created, existing, first, second = await asyncio.to_thread(work)
+    assert created == ["CreateRun", "CreateExperiment", "CreateRun"]
+    assert existing == ["CreateRun"]
+    assert first.startswith(f"{world.name}/experiments/calls-new/runs/") and second != first
+
+
 def test_a_download_into_a_missing_directory_names_the_directory(tmp_path: Path) -> None:
     from controlplane.client.artifacts import download
 

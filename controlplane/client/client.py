@@ -491,8 +491,11 @@ class Client:
         missing, or a resource name) and returns it as an :class:`ActiveRun`.
 
         ``run_name`` is the run's display name; ``run_id`` its id (generated when None).
-        Param and tag values are converted with ``str()``."""
-        parent = self.create_experiment(experiment)
+        Param and tag values are converted with ``str()``.
+
+        The run is created first: only when the experiment is not found is it created and
+        the run created again, so a run in an experiment that exists costs one call."""
+        parent = self.experiment_name(experiment)
         request = experiment_service_pb2.CreateRunRequest(
             parent=parent,
             run=experiment_service_pb2.Run(
@@ -504,9 +507,16 @@ class Client:
             # The same request_id on every attempt: a retried create returns the first run.
             request_id=str(uuid.uuid4()),
         )
-        run: experiment_service_pb2.Run = retrying(
-            lambda: self.experiments.CreateRun(request), idempotent=True
-        )
+        try:
+            run: experiment_service_pb2.Run = retrying(
+                lambda: self.experiments.CreateRun(request), idempotent=True
+            )
+        except ApiError as error:
+            missing = error.code == grpc.StatusCode.NOT_FOUND
+            if not (missing and error.metadata.get("resource") == parent):
+                raise
+            self.create_experiment(experiment)
+            run = retrying(lambda: self.experiments.CreateRun(request), idempotent=True)
         return ActiveRun(self, run, flush_interval=flush_interval, flush_points=flush_points)
 
     # -- model registry -----------------------------------------------------------------------
