@@ -45,6 +45,9 @@ class Settings:
     # and how long one lasts before the server ends it (clients resume where they were).
     watch_poll_seconds: float = 1.0
     watch_max_seconds: float = 600.0
+    # How durable an acknowledged write is: "auto", "full" or "normal"
+    # (controlplane.store.durability says what each promises).
+    durability: str = "auto"
 
     def resolved_data_dir(self) -> Path:
         return self.data_dir or default_data_dir()

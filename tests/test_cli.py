@@ -593,6 +593,21 @@ def test_server_refuses_an_unknown_event_loop(tmp_path: Path) -> None:
     assert not (tmp_path / "controlplane.db").exists()
 
 
+def test_server_refuses_an_unknown_durability(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "controlplane.cli", "server", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=_subprocess_env(CONTROLPLANE_DURABILITY="fast"),
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "--durability must be one of auto, full, normal, not 'fast'" in result.stderr
+    assert not (tmp_path / "controlplane.db").exists()
+
+
 def test_db_upgrade_then_current_shows_head(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'nested' / 'x.db'}"
 

@@ -198,6 +198,14 @@ def _add_server(subparsers: Any) -> None:
         + _env_help("WATCH_MAX_SECONDS", 600)
         + ")",
     )
+    parser.add_argument(
+        "--durability",
+        choices=("auto", "full", "normal"),
+        help="full: an acknowledged write survives a power loss (the store syncs to disk on "
+        "every commit); normal: it survives a crash of the server process, the last commits "
+        "before a power loss may be lost; auto: normal on the embedded SQLite store, full on "
+        "PostgreSQL (" + _env_help("DURABILITY", "auto") + ")",
+    )
     parser.set_defaults(handler=_lazy("server_commands", "server"))
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from controlplane.config import ENV_PREFIX, Settings
+from controlplane.store.durability import CHOICES as DURABILITY_CHOICES
 
 
 def _error(args: argparse.Namespace, text: str, exit_code: int, code: str) -> int:
@@ -68,6 +69,8 @@ def server_settings(args: argparse.Namespace) -> Settings:
         watch_max_seconds=_seconds(
             args.watch_max_seconds, "WATCH_MAX_SECONDS", defaults.watch_max_seconds
         ),
+        durability=setting(args.durability, "DURABILITY", defaults.durability)
+        or defaults.durability,
     )
 
 
@@ -88,6 +91,11 @@ def _check(settings: Settings) -> None:
         raise ValueError("--watch-poll-seconds must be positive")
     if not settings.watch_max_seconds > 0:
         raise ValueError("--watch-max-seconds must be positive")
+    if settings.durability not in DURABILITY_CHOICES:
+        raise ValueError(
+            f"--durability must be one of {', '.join(DURABILITY_CHOICES)}, "
+            f"not {settings.durability!r}"
+        )
 
 
 def server(args: argparse.Namespace) -> int:

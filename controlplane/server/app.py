@@ -196,7 +196,7 @@ async def start(settings: Settings, plugins: LoadedPlugins | None = None) -> Run
     settings.resolved_data_dir().mkdir(parents=True, exist_ok=True, mode=0o700)
     plugins = plugins if plugins is not None else load_plugins()
     blobs = artifact_store(plugins, settings)
-    db = Database(settings.resolved_database_url())
+    db = Database(settings.resolved_database_url(), durability=settings.durability)
     try:
         await migrate.ensure_schema(db, auto_upgrade_empty=settings.embedded)
         tokens = PageTokens(await bootstrap.page_token_key(db))

@@ -32,6 +32,11 @@ from controlplane.errors import Conflict
 from controlplane.store import sequences
 from controlplane.store.audit import AUDIT_INSERT, audit_row
 from controlplane.store.direct import DirectUnit
+from controlplane.store.durability import (
+    postgres_synchronous_commit,
+    resolve_durability,
+    sqlite_synchronous,
+)
 from controlplane.store.feeds import (
     NOTIFY,
     ORDER_LOCK,
@@ -60,13 +65,13 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def _sqlite_setup(engine: Engine, *, writer: bool) -> None:
+def _sqlite_setup(engine: Engine, *, writer: bool, synchronous: str) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Hand transaction control to the "begin" hook below (pysqlite's own is unreliable).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        for pragma in SQLITE_PRAGMAS:
+        for pragma in (*SQLITE_PRAGMAS, synchronous):
             cursor.execute(pragma)
         cursor.close()
 
@@ -193,13 +198,18 @@ def _create_private(database: str) -> None:
 
 
 class Database:
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, durability: str = "auto") -> None:
         self.url = normalize_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
+        # How durable an acknowledged write is (``controlplane.store.durability``).
+        self.durability = resolve_durability(durability, sqlite=self.is_sqlite)
         self._shared_writer: SharedWriter | None = None
         if self.is_sqlite:
+            synchronous = sqlite_synchronous(self.durability)
             _create_private(make_url(self.url).database or "")
-            self._shared_writer = SharedWriter(make_url(self.url).database or ":memory:")
+            self._shared_writer = SharedWriter(
+                make_url(self.url).database or ":memory:", synchronous
+            )
             self.writer = create_async_engine(
                 self.url,
                 echo=echo,
@@ -208,11 +218,17 @@ class Database:
                 async_creator=self._shared_writer.connector(),
             )
             self.reader = create_async_engine(self.url, echo=echo, pool_size=8, max_overflow=8)
-            _sqlite_setup(self.writer.sync_engine, writer=True)
-            _sqlite_setup(self.reader.sync_engine, writer=False)
+            _sqlite_setup(self.writer.sync_engine, writer=True, synchronous=synchronous)
+            _sqlite_setup(self.reader.sync_engine, writer=False, synchronous=synchronous)
         else:
+            commit = postgres_synchronous_commit(self.durability)
             self.writer = create_async_engine(
-                self.url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True
+                self.url,
+                echo=echo,
+                pool_size=10,
+                max_overflow=10,
+                pool_pre_ping=True,
+                connect_args={"server_settings": {"synchronous_commit": commit}},
             )
             self.reader = self.writer
         self._write_sessions = async_sessionmaker(

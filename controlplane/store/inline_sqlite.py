@@ -31,10 +31,10 @@ from typing import Any, cast
 
 import aiosqlite
 
-# Run on every connection to the embedded store, the writer and the readers.
+# Run on every connection to the embedded store, the writer and the readers (with the
+# ``synchronous`` PRAGMA of the server's durability: ``controlplane.store.durability``).
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
-    "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=30000",
 )
@@ -57,8 +57,9 @@ class SharedWriter:
     Whoever runs a transaction on it (a write session, a direct write, ANALYZE) holds ``lock``
     from before BEGIN until after COMMIT or ROLLBACK."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, synchronous: str) -> None:
         self.path = path
+        self.synchronous = synchronous  # the PRAGMA, e.g. "PRAGMA synchronous=NORMAL"
         self.lock = asyncio.Lock()
         self._connection: sqlite3.Connection | None = None
         self._checkpointer: sqlite3.Connection | None = None
@@ -80,7 +81,7 @@ class SharedWriter:
         # Used on the event loop thread, but aiosqlite's worker thread handles it too (it runs
         # the connector): allow that. Transactions are begun explicitly (BEGIN IMMEDIATE).
         connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        for pragma in SQLITE_PRAGMAS:
+        for pragma in (*SQLITE_PRAGMAS, self.synchronous):
             connection.execute(pragma)
         connection.execute(f"PRAGMA wal_autocheckpoint={WRITER_AUTOCHECKPOINT_PAGES}")
         connection.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
