@@ -120,6 +120,9 @@ class Config:
     history_repeats: int
     start_trials: int
     populate_chunk: int = 10_000
+    # The server's --durability (store/durability.py): "full" fsyncs every commit, as
+    # MLflow's SQLite store does; "auto" is the embedded default ("normal").
+    durability: str = "auto"
 
 
 # ------------------------------------------------------------------------------ processes
@@ -192,7 +195,7 @@ def timed_ms(call: Callable[[], Any], n: int, warmup: int = 0) -> tuple[list[flo
 # ------------------------------------------------------------------------- the server
 
 
-def server_command(port: int, data_dir: Path) -> list[str]:
+def server_command(port: int, data_dir: Path, durability: str = "auto") -> list[str]:
     """``mlctl server`` from this venv; ``python -m controlplane.cli`` without the script."""
     args = [
         "server",
@@ -202,6 +205,8 @@ def server_command(port: int, data_dir: Path) -> list[str]:
         str(data_dir),
         "--log-format",
         "text",
+        "--durability",
+        durability,
     ]
     mlctl = Path(sys.executable).with_name("mlctl")
     if mlctl.exists():
@@ -246,7 +251,7 @@ class Server:
         return ""
 
 
-def start_server(data_dir: Path) -> Server:
+def start_server(data_dir: Path, durability: str = "auto") -> Server:
     """Spawns the server and returns once it answers a health check with SERVING; start_s
     is the time from spawn to that answer."""
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -254,7 +259,7 @@ def start_server(data_dir: Path) -> Server:
     log_path = data_dir.parent / f"{data_dir.name}.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONTROLPLANE_")}
     t0 = time.perf_counter()
-    proc = spawn(server_command(port, data_dir), log_path, env)
+    proc = spawn(server_command(port, data_dir, durability), log_path, env)
     server = Server(proc, port, data_dir, log_path, 0.0)
     deadline = t0 + START_TIMEOUT_S
     while time.perf_counter() < deadline:
@@ -271,8 +276,8 @@ def start_server(data_dir: Path) -> Server:
 
 
 @contextlib.contextmanager
-def running_server(data_dir: Path) -> Iterator[Server]:
-    server = start_server(data_dir)
+def running_server(data_dir: Path, durability: str = "auto") -> Iterator[Server]:
+    server = start_server(data_dir, durability)
     try:
         yield server
     except BaseException:
@@ -630,7 +635,7 @@ def bench_history(api: Api, experiment: str, cfg: Config) -> dict[str, Any]:
     }
 
 
-def bench_start(tmp: Path, trials: int) -> tuple[dict[str, Any], Path]:
+def bench_start(tmp: Path, trials: int, durability: str) -> tuple[dict[str, Any], Path]:
     """Starts the server ``trials`` times, each on a fresh data dir, and times spawn ->
     SERVING. The first start also gives the idle RSS of a server on an empty store. The last
     data dir is kept, with the tenant and the search experiment created through the API, to
@@ -640,7 +645,7 @@ def bench_start(tmp: Path, trials: int) -> tuple[dict[str, Any], Path]:
     data_dir = tmp
     for trial in range(trials):
         data_dir = tmp / f"start-{trial}"
-        with running_server(data_dir) as server:
+        with running_server(data_dir, durability) as server:
             times.append(server.start_s)
             if trial == 0:
                 time.sleep(IDLE_S)
@@ -668,7 +673,7 @@ def bench_start(tmp: Path, trials: int) -> tuple[dict[str, Any], Path]:
 def run_controlplane(cfg: Config, tmp: Path) -> dict[str, Any]:
     results: dict[str, Any] = {}
     log(f"start time: {cfg.start_trials} starts on fresh data dirs")
-    start, data_dir = bench_start(tmp, cfg.start_trials)
+    start, data_dir = bench_start(tmp, cfg.start_trials, cfg.durability)
     results.update(start)
     trials = ", ".join(f"{t:.3f}" for t in start["start_trials"])
     log(f"  median {start['start_s']:.3f} s ({trials})")
@@ -680,7 +685,7 @@ def run_controlplane(cfg: Config, tmp: Path) -> dict[str, Any]:
     results.update(populated)
     log(f"  {populated['populate_s']:.1f} s")
 
-    with running_server(data_dir) as server:
+    with running_server(data_dir, cfg.durability) as server:
         pid = server.proc.pid
         results["measured_server_start_s"] = server.start_s
         log(f"measurement server pid {pid} on {server.address} (started in {server.start_s:.2f} s)")
@@ -864,7 +869,8 @@ def markdown(
     lines = [
         "# Tracking benchmark: controlplane vs MLflow",
         "",
-        f"{meta['when']} - {meta['machine']} - {meta['mode']} run",
+        f"{meta['when']} - {meta['machine']} - {meta['mode']} run, "
+        f"durability {meta.get('durability', 'auto')}",
         "",
         f"| metric | controlplane | {ml_head} | target | MLflow reference (issue) | ratio |",
         "|---|---:|---:|---|---|---|",
@@ -886,7 +892,8 @@ def notes(cp: dict[str, Any], ml: dict[str, Any] | None, meta: dict[str, Any]) -
     out = [
         "ratio: how many times better controlplane is than the MLflow server measured in this "
         "run (latency and memory: MLflow / controlplane; throughput: controlplane / MLflow).",
-        f"controlplane: `mlctl server` on 127.0.0.1, SQLite (WAL) in a fresh temp dir; sync "
+        f"controlplane: `mlctl server --durability {meta.get('durability', 'auto')}` on "
+        f"127.0.0.1, SQLite (WAL) in a fresh temp dir; sync "
         f"grpcio client, one channel, requests serialized before timing. Unary: "
         f"{cp['unary_n']} sequential calls after {cp['unary_warmup']} warmup. Ingest: "
         f"{cp['ingest_total_points']:,} points, {cp['ingest_keys']} keys, "
@@ -965,6 +972,13 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     p.add_argument(
         "--runs", type=int, default=None, help="runs to search (default 100000; 2000 with --quick)"
     )
+    p.add_argument(
+        "--durability",
+        choices=("auto", "full", "normal"),
+        default="auto",
+        help="the server's --durability; full syncs every commit to disk, as MLflow's SQLite "
+        "store does (default auto: normal on SQLite)",
+    )
     a = p.parse_args(argv)
     runs = a.runs if a.runs is not None else (2000 if a.quick else 100_000)
     if not 1 <= runs <= 10_000_000:
@@ -988,6 +1002,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
             history_points=10_000,
             history_repeats=30,
             start_trials=2,
+            durability=a.durability,
         )
     return Config(
         quick=False,
@@ -1002,6 +1017,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         history_points=10_000,
         history_repeats=30,
         start_trials=5,
+        durability=a.durability,
     )
 
 
@@ -1016,6 +1032,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "python": platform.python_version(),
         "grpcio": grpc.__version__,
         "sqlite": sqlite3.sqlite_version,
+        "durability": cfg.durability,
         "config": asdict(cfg),
     }
     try:
