@@ -279,11 +279,15 @@ def _latest_upsert(dialect: str) -> Any:
             "step": insert.excluded.step,
             "timestamp_ms": insert.excluded.timestamp_ms,
         },
-        where=or_(
-            insert.excluded.step > table.c.step,
-            and_(
-                insert.excluded.step == table.c.step,
-                insert.excluded.timestamp_ms >= table.c.timestamp_ms,
+        # The conflict target is (run_pk, key): the row it finds must be the tenant's too.
+        where=and_(
+            table.c.tenant_id == insert.excluded.tenant_id,
+            or_(
+                insert.excluded.step > table.c.step,
+                and_(
+                    insert.excluded.step == table.c.step,
+                    insert.excluded.timestamp_ms >= table.c.timestamp_ms,
+                ),
             ),
         ),
     )
