@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import Table, bindparam, literal, literal_column, select, text
+from sqlalchemy import Table, bindparam, func, literal, literal_column, select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import aliased
 
 import controlplane.store
+from controlplane.store import migrate
+from controlplane.store.db import Database
 from controlplane.store.direct import PREPARED, TENANT_PARAM, Prepared, check_scoped
 from controlplane.store.models import (
     Experiment,
@@ -25,7 +29,7 @@ from controlplane.store.models import (
     RunTag,
     Tenant,
 )
-from controlplane.store.tenancy import TenancyViolation
+from controlplane.store.tenancy import TenancyViolation, tenant_scope
 
 _TENANT = bindparam(TENANT_PARAM)
 
@@ -259,3 +263,83 @@ def test_every_prepared_statement_of_the_store_was_checked() -> None:
         assert not prepared.platform, prepared.sql
         assert prepared.scoped_tables, prepared.sql  # each one reads or writes tenant rows
         assert check_scoped(prepared.statement) == prepared.scoped_tables
+
+
+# -- the session path (controlplane.store.tenancy) ---------------------------------------------
+# Criteria are added to the models of an ORM statement; a Core reference to a tenant-owned table
+# beside them would run unscoped on SQLite, so it is refused.
+
+
+@pytest.fixture
+async def two_tenants(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(f"sqlite:///{tmp_path / 'scoping.db'}")
+    await migrate.upgrade(database)
+    with tenant_scope("a"):
+        async with database.write() as unit:
+            unit.session.add_all([Tenant(id=t, create_time=0, update_time=0) for t in ("a", "b")])
+            unit.audit("tenants")
+    for tenant in ("a", "b"):
+        with tenant_scope(tenant):
+            async with database.write() as unit:
+                unit.session.add(
+                    Experiment(
+                        experiment_id=f"e-{tenant}",
+                        display_name="",
+                        description="",
+                        version=1,
+                        create_time=0,
+                        update_time=0,
+                    )
+                )
+                unit.audit(f"tenants/{tenant}/experiments/e-{tenant}")
+    yield database
+    await database.dispose()
+
+
+_EXPERIMENTS = _table(Experiment)
+_OTHER = _EXPERIMENTS.alias("other")
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        select(Experiment.experiment_id, _OTHER.c.experiment_id)
+        .select_from(Experiment)
+        .join(_OTHER, _OTHER.c.pk > 0),
+        select(Experiment.experiment_id, _EXPERIMENTS.c.experiment_id),
+        select(
+            Experiment.experiment_id,
+            select(func.count()).select_from(_EXPERIMENTS).scalar_subquery(),
+        ),
+    ],
+    ids=["core-alias-join", "core-column", "core-subquery"],
+)
+async def test_a_core_table_beside_the_models_is_refused(
+    two_tenants: Database, statement: Any
+) -> None:
+    with tenant_scope("a"), pytest.raises(TenancyViolation, match="Core"):
+        async with two_tenants.read() as session:
+            await session.execute(statement)
+
+
+async def test_the_same_statements_on_models_are_scoped(two_tenants: Database) -> None:
+    other = aliased(Experiment)
+    with tenant_scope("a"):
+        async with two_tenants.read() as session:
+            pairs = (
+                await session.execute(
+                    select(Experiment.experiment_id, other.experiment_id)
+                    .select_from(Experiment)
+                    .join(other, other.pk > 0)
+                )
+            ).all()
+            counts = (
+                await session.execute(
+                    select(
+                        Experiment.experiment_id,
+                        select(func.count()).select_from(Experiment).scalar_subquery(),
+                    )
+                )
+            ).all()
+    assert [tuple(p) for p in pairs] == [("e-a", "e-a")]
+    assert [tuple(c) for c in counts] == [("e-a", 1)]

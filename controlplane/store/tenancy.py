@@ -20,6 +20,9 @@ from typing import Any
 from sqlalchemy import Table, event
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, with_loader_criteria
 from sqlalchemy.sql import visitors
+from sqlalchemy.sql.dml import Delete, Update
+from sqlalchemy.sql.elements import ColumnClause
+from sqlalchemy.sql.selectable import Alias, FromGrouping, Join, Select, TableClause
 
 from controlplane.store.models import Base, TenantOwned
 
@@ -113,6 +116,47 @@ def _names_tenant_table(statement: Any) -> bool:
     )
 
 
+def _is_tenant_from(element: Any) -> bool:
+    """A tenant-owned table, or an alias of one, referenced as Core (not through a model, so
+    ``with_loader_criteria`` cannot scope it)."""
+    if "parententity" in getattr(element, "_annotations", {}):
+        return False
+    base = element.element if isinstance(element, Alias) else element
+    return isinstance(base, TableClause) and base.name in tenant_tables()
+
+
+def _from_leaves(element: Any) -> Iterator[Any]:
+    if isinstance(element, FromGrouping):
+        yield from _from_leaves(element.element)
+    elif isinstance(element, Join):
+        yield from _from_leaves(element.left)
+        yield from _from_leaves(element.right)
+    else:
+        yield element
+
+
+def _names_core_tenant_table(statement: Any) -> bool:
+    """Whether a statement on models also reads a tenant-owned table as Core: a column of it,
+    or the table (or a Core alias) in ``select_from``, a join or a DML target, anywhere in the
+    statement, subqueries included. The criteria added to the models would miss it."""
+    for element in visitors.iterate(statement):
+        if isinstance(element, ColumnClause):
+            if (
+                element.table is not None
+                and "parententity" not in element._annotations
+                and _is_tenant_from(element.table)
+            ):
+                return True
+        elif isinstance(element, Select):
+            froms = [leaf for f in element._from_obj for leaf in _from_leaves(f)]
+            joined = [join[0] for join in element._setup_joins]
+            if any(_is_tenant_from(f) for f in (*froms, *joined)):
+                return True
+        elif isinstance(element, (Update, Delete)) and _is_tenant_from(element.table):
+            return True
+    return False
+
+
 @event.listens_for(Session, "do_orm_execute")
 def _scope_statement(state: ORMExecuteState) -> None:
     if _is_platform():
@@ -131,6 +175,11 @@ def _scope_statement(state: ORMExecuteState) -> None:
                 "statement or a compound select); select model entities or columns instead"
             )
         return
+    if _names_core_tenant_table(state.statement):
+        raise TenancyViolation(
+            "statement on tenant-owned tables that the ORM cannot scope (a Core table or "
+            "column beside the models); select model entities or columns instead"
+        )
     tenant = _scope.get()
     if not isinstance(tenant, str):
         raise TenancyViolation("query on tenant-owned data with no tenant in context")
