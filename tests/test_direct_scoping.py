@@ -29,7 +29,7 @@ from controlplane.store.models import (
     RunTag,
     Tenant,
 )
-from controlplane.store.tenancy import TenancyViolation, tenant_scope
+from controlplane.store.tenancy import TenancyViolation, platform_scope, tenant_scope
 
 _TENANT = bindparam(TENANT_PARAM)
 
@@ -343,3 +343,19 @@ async def test_the_same_statements_on_models_are_scoped(two_tenants: Database) -
             ).all()
     assert [tuple(p) for p in pairs] == [("e-a", "e-a")]
     assert [tuple(c) for c in counts] == [("e-a", 1)]
+
+
+async def test_raw_sql_on_tenant_tables_is_refused_on_sqlite(two_tenants: Database) -> None:
+    """PostgreSQL's row-level security scopes raw SQL (tests/test_store.py); SQLite has none."""
+    with tenant_scope("a"), pytest.raises(TenancyViolation, match="'experiments'"):
+        async with two_tenants.read() as session:
+            await session.execute(text("SELECT experiment_id FROM experiments"))
+    with tenant_scope("a"):
+        async with two_tenants.read() as session:
+            assert (
+                await session.execute(text("SELECT 1 FROM tenants WHERE id = 'a'"))
+            ).scalar_one() == 1
+    with platform_scope():
+        async with two_tenants.read() as session:
+            rows = await session.execute(text("SELECT experiment_id FROM experiments ORDER BY 1"))
+            assert [row[0] for row in rows] == ["e-a", "e-b"]

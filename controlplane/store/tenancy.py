@@ -12,6 +12,7 @@ table) opt out explicitly with ``platform_scope``.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -21,8 +22,15 @@ from sqlalchemy import Table, event
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, with_loader_criteria
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.dml import Delete, Update
-from sqlalchemy.sql.elements import ColumnClause
-from sqlalchemy.sql.selectable import Alias, FromGrouping, Join, Select, TableClause
+from sqlalchemy.sql.elements import ColumnClause, TextClause
+from sqlalchemy.sql.selectable import (
+    Alias,
+    FromGrouping,
+    Join,
+    Select,
+    TableClause,
+    TextualSelect,
+)
 
 from controlplane.store.models import Base, TenantOwned
 
@@ -157,9 +165,32 @@ def _names_core_tenant_table(statement: Any) -> bool:
     return False
 
 
+@functools.cache
+def _tenant_table_names() -> re.Pattern[str]:
+    names = "|".join(sorted(map(re.escape, tenant_tables())))
+    return re.compile(rf"\b({names})\b", re.IGNORECASE)
+
+
+def _check_text(state: ORMExecuteState) -> None:
+    """Raw SQL cannot be given criteria. PostgreSQL's row-level security scopes it; SQLite has
+    none, so there SQL text that names a tenant-owned table is refused outside platform work."""
+    if state.session.get_bind().dialect.name != "sqlite":
+        return
+    sql = str(state.statement)
+    found = _tenant_table_names().search(sql)
+    if found:
+        raise TenancyViolation(
+            f"raw SQL on the tenant-owned table {found.group(1)!r} cannot be scoped on SQLite; "
+            "build it from the models"
+        )
+
+
 @event.listens_for(Session, "do_orm_execute")
 def _scope_statement(state: ORMExecuteState) -> None:
     if _is_platform():
+        return
+    if isinstance(state.statement, (TextClause, TextualSelect)):
+        _check_text(state)
         return
     if state.is_insert:
         _check_insert(state)
